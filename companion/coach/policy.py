@@ -1,0 +1,148 @@
+"""The cue policy: turns per-stride labels into a few well-timed cues.
+
+Rules, per sensor and with one voice for the runner:
+
+* **Persistence** – a fault is *active* when it labels at least ``persist_k`` of the
+  last ``persist_n`` strides (baseline learned, confidence >= ``min_confidence``).
+  One odd stride never triggers a cue.
+* **Priorities** – when several faults are active, the cue with the highest
+  library priority wins.
+* **Cooldown** – after any fault cue no fault cue for ``cooldown_s``; the *same*
+  cue is not repeated for ``repeat_s`` while its fault goes on.
+* **Positive cue** – once a cued fault has gone (the last ``persist_k`` strides of
+  that sensor relaxed), ``good_ankle`` is said once (``positive_cue = true``).
+* **Link cues** – ``sensor_lost`` / ``sensor_back`` when a live link drops or
+  returns; they bypass the cooldown (the runner must know coaching has paused).
+
+Pure and clock-free: time is the stream time carried by reports and events, so a
+replay decides exactly as the live run did.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from companion.coach.settings import CoachSettings
+from companion.types import Cue, Label, LinkEvent, StrideReport
+
+
+@dataclass
+class _SensorState:
+    recent: deque[Label]
+    cued_fault: Label | None = None
+    """The fault last cued for this sensor, until the runner relaxes again."""
+    link_up: bool = True
+
+
+@dataclass
+class CuePolicy:
+    """Decide cues from stride reports and link events.
+
+    Parameters
+    ----------
+    settings
+        Persistence, cooldowns and the cue id for each fault.
+    priorities
+        Cue id -> priority (from the cue library); unknown ids get 0.
+    enabled
+        Cue ids that may be emitted; ``None`` = all.
+    """
+
+    settings: CoachSettings = field(default_factory=CoachSettings)
+    priorities: Mapping[str, int] = field(default_factory=dict)
+    enabled: Iterable[str] | None = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self._cue_for = {
+            Label.RIGID: s.cue_rigid,
+            Label.FORCED_DORSIFLEXION: s.cue_forced_dorsiflexion,
+            Label.FORCED_PLANTARFLEXION: s.cue_forced_plantarflexion,
+        }
+        self._enabled = set(self.enabled) if self.enabled is not None else None
+        self._sensors: dict[str, _SensorState] = {}
+        self._last_fault_cue_t = float("-inf")
+        self._last_said: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _state(self, sensor: str) -> _SensorState:
+        st = self._sensors.get(sensor)
+        if st is None:
+            st = _SensorState(deque(maxlen=self.settings.persist_n))
+            self._sensors[sensor] = st
+        return st
+
+    def _is_on(self, cue_id: str) -> bool:
+        return self._enabled is None or cue_id in self._enabled
+
+    def _cue(self, cue_id: str, t_s: float, reason: str, stale_after_s: float) -> Cue:
+        self._last_said[cue_id] = t_s
+        return Cue(
+            id=cue_id,
+            t_s=t_s,
+            priority=int(self.priorities.get(cue_id, 0)),
+            reason=reason,
+            stale_after_s=stale_after_s,
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def on_stride(self, report: StrideReport) -> list[Cue]:
+        """Feed one stride report; return the cues to say now (zero or one)."""
+        s = self.settings
+        st = self._state(report.sensor)
+        if not report.baseline_ready:
+            return []
+        label = report.label
+        if label is not Label.RELAXED and report.confidence < s.min_confidence:
+            label = Label.RELAXED
+        st.recent.append(label)
+        t = report.t_decided_s
+        stride_s = max(report.t_end_s - report.t_ic_s, 0.3)
+
+        active = [
+            f
+            for f in self._cue_for
+            if sum(1 for x in st.recent if x is f) >= s.persist_k and self._is_on(self._cue_for[f])
+        ]
+        if active:
+            fault = max(
+                active,
+                key=lambda f: (
+                    self.priorities.get(self._cue_for[f], 0),
+                    -list(self._cue_for).index(f),
+                ),
+            )
+            cue_id = self._cue_for[fault]
+            if t - self._last_fault_cue_t < s.cooldown_s:
+                return []
+            if t - self._last_said.get(cue_id, float("-inf")) < s.repeat_s:
+                return []
+            self._last_fault_cue_t = t
+            st.cued_fault = fault
+            return [self._cue(cue_id, t, fault.value, stride_s)]
+
+        last_k = list(st.recent)[-s.persist_k :]
+        if (
+            st.cued_fault is not None
+            and len(last_k) == s.persist_k
+            and all(x is Label.RELAXED for x in last_k)
+        ):
+            st.cued_fault = None
+            if s.positive_cue and self._is_on(s.cue_positive):
+                return [self._cue(s.cue_positive, t, "relaxed", stride_s)]
+        return []
+
+    def on_link(self, event: LinkEvent) -> list[Cue]:
+        """A sensor's link dropped or came back: say so once per change."""
+        st = self._state(event.sensor)
+        if event.up == st.link_up:
+            return []
+        st.link_up = event.up
+        if not event.up:
+            st.recent.clear()  # persistence restarts after a gap; the baseline is kept
+        cue_id = self.settings.cue_sensor_back if event.up else self.settings.cue_sensor_lost
+        if not self._is_on(cue_id):
+            return []
+        return [self._cue(cue_id, event.t_s, "link_up" if event.up else "link_down", 5.0)]

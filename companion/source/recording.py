@@ -1,0 +1,345 @@
+"""The recording format: a CSV any tool can read, with ``# key: value`` metadata.
+
+::
+
+    # format: companion-recording/1
+    # start_wall: 2026-11-25T08:00:00+00:00
+    # sensor.foot.rate_hz: 200
+    # sensor.foot.segment: foot
+    # sensor.foot.side: right
+    # sensor.foot.mount: auto
+    # sensor.foot.model: simulator
+    t_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z
+    0.0,foot,0.12,-0.3,9.79,0.5,-1.2,0.1
+
+``t_s`` is seconds on the sensor's clock; accelerometer in m/s² including
+gravity, gyroscope in deg/s, in the sensor's own axes (see :mod:`companion.types`).
+Rows of different sensors may interleave; each sensor's ``t_s`` strictly
+increases. Values are written with Python's shortest round-trip repr, so a
+recording read back is bit-identical to what was written.
+
+Ground truth (simulator only) sits beside it as ``<stem>.labels.csv`` with
+columns ``sensor,stride,t_ic_s,label``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from companion.errors import RecordingError
+from companion.source.base import MemorySource
+from companion.types import Label, SampleBatch, SensorInfo
+
+log = logging.getLogger(__name__)
+
+FORMAT = "companion-recording/1"
+COLUMNS = ("t_s", "sensor", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
+LABEL_COLUMNS = ("sensor", "stride", "t_ic_s", "label")
+_SENSOR_KEYS = ("rate_hz", "segment", "side", "mount", "model")
+
+
+class TruncatedRecordingWarning(UserWarning):
+    """The last line of a recording was cut short (a run that ended abruptly)."""
+
+
+@dataclass
+class Recording:
+    """A whole recording in memory: sensors, metadata and each sensor's samples."""
+
+    sensors: dict[str, SensorInfo]
+    metadata: dict[str, str] = field(default_factory=dict)
+    data: dict[str, SampleBatch] = field(default_factory=dict)
+
+    def source(self, *, realtime: bool = False, packet_s: float = 0.05) -> MemorySource:
+        return MemorySource(
+            self.sensors, self.data, self.metadata, realtime=realtime, packet_s=packet_s
+        )
+
+
+@dataclass(frozen=True)
+class GroundTruthStride:
+    sensor: str
+    stride: int
+    t_ic_s: float
+    label: Label
+
+
+def labels_path(recording_path: str | Path) -> Path:
+    p = Path(recording_path)
+    return p.with_name(p.stem + ".labels.csv")
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _header_lines(sensors: dict[str, SensorInfo], metadata: dict[str, str]) -> list[str]:
+    meta = {"format": FORMAT}
+    meta.setdefault("start_wall", datetime.now(UTC).isoformat(timespec="seconds"))
+    meta.update({k: v for k, v in metadata.items() if k != "format"})
+    lines = [f"# {k}: {v}" for k, v in meta.items()]
+    for name, info in sensors.items():
+        for key in _SENSOR_KEYS:
+            lines.append(f"# sensor.{name}.{key}: {getattr(info, key)}")
+    lines.append(",".join(COLUMNS))
+    return lines
+
+
+def _rows(batch: SampleBatch) -> str:
+    out = io.StringIO()
+    name = batch.sensor
+    t, a, g = batch.t_s.tolist(), batch.acc.tolist(), batch.gyr.tolist()
+    for i in range(len(t)):
+        ai, gi = a[i], g[i]
+        out.write(f"{t[i]!r},{name},{ai[0]!r},{ai[1]!r},{ai[2]!r},{gi[0]!r},{gi[1]!r},{gi[2]!r}\n")
+    return out.getvalue()
+
+
+class RecordingWriter:
+    """Appends batches to a recording file, flushing at least every ``flush_interval_s``.
+
+    Use as a context manager; :meth:`close` always flushes, so a run that stops
+    on an error keeps every sample it received.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        sensors: dict[str, SensorInfo],
+        metadata: dict[str, str] | None = None,
+        *,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: TextIO | None = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._fh.write("\n".join(_header_lines(sensors, metadata or {})) + "\n")
+        self._flush_interval_s = flush_interval_s
+        self._last_flush = time.monotonic()
+        self.samples_written = 0
+        self.flush()
+
+    def write(self, batch: SampleBatch) -> None:
+        if self._fh is None:
+            raise ValueError(f"recording {self.path} is closed")
+        self._fh.write(_rows(batch))
+        self.samples_written += len(batch)
+        if time.monotonic() - self._last_flush >= self._flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self.flush()
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_recording(path: str | Path, recording: Recording) -> None:
+    """Write a whole recording (sensor by sensor, then sorted by time within the file)."""
+    with RecordingWriter(path, recording.sensors, recording.metadata) as w:
+        for batch in _time_sorted(recording.data):
+            w.write(batch)
+
+
+def _time_sorted(data: dict[str, SampleBatch]) -> Iterable[SampleBatch]:
+    from companion.source.base import interleave
+
+    return interleave(data, packet_s=1.0)
+
+
+def write_labels(path: str | Path, strides: Iterable[GroundTruthStride]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(",".join(LABEL_COLUMNS) + "\n")
+        for s in strides:
+            fh.write(f"{s.sensor},{s.stride},{s.t_ic_s!r},{s.label.value}\n")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _sensor_infos(path: str, meta: dict[str, str], names: list[str]) -> dict[str, SensorInfo]:
+    infos: dict[str, SensorInfo] = {}
+    for name in names:
+        vals = {k: meta.get(f"sensor.{name}.{k}") for k in _SENSOR_KEYS}
+        rate = vals["rate_hz"]
+        try:
+            rate_hz = float(rate) if rate is not None else 0.0
+        except ValueError:
+            raise RecordingError(
+                path, None, f"metadata sensor.{name}.rate_hz = {rate!r} is not a number"
+            ) from None
+        segment = vals["segment"] or ("shank" if "shank" in name else "foot")
+        side = vals["side"] or (
+            "left"
+            if name.startswith("left")
+            else "right"
+            if name.startswith("right")
+            else "unknown"
+        )
+        infos[name] = SensorInfo(
+            name=name,
+            rate_hz=rate_hz,
+            segment=segment,
+            side=side,
+            mount=vals["mount"] or "auto",
+            model=vals["model"] or "unknown",
+        )
+    return infos
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read a recording; raise :class:`RecordingError` naming the bad line.
+
+    A truncated last line (a run cut off mid-write) is dropped with a
+    :class:`TruncatedRecordingWarning`; anything else malformed is an error.
+    """
+    p = str(path)
+    try:
+        with open(p, encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise RecordingError(p, None, "file not found") from None
+    except UnicodeDecodeError:
+        raise RecordingError(p, None, "not a text file (is it a recording CSV?)") from None
+    except OSError as exc:
+        raise RecordingError(p, None, f"cannot read: {exc.strerror}") from None
+
+    ends_with_newline = text.endswith("\n")
+    lines = text.split("\n")
+    if ends_with_newline:
+        lines.pop()
+    meta: dict[str, str] = {}
+    i = 0
+    while i < len(lines) and lines[i].startswith("#"):
+        body = lines[i][1:].strip()
+        if ":" in body:
+            k, v = body.split(":", 1)
+            meta[k.strip()] = v.strip()
+        i += 1
+    if i >= len(lines):
+        raise RecordingError(p, i + 1, f"no header line; expected: {','.join(COLUMNS)}")
+    header = [c.strip() for c in lines[i].rstrip("\r").split(",")]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise RecordingError(
+            p, i + 1, f"missing column(s) {', '.join(missing)}; expected: {','.join(COLUMNS)}"
+        )
+    col = {c: header.index(c) for c in COLUMNS}
+    ncols = len(header)
+    num_cols = [col[c] for c in COLUMNS if c != "sensor"]
+    sensor_col = col["sensor"]
+
+    first_data = i + 1
+    rows: dict[str, list[list[float]]] = {}
+    last_t: dict[str, float] = {}
+    last_line = len(lines)  # 1-based number of the final line
+    for lineno in range(first_data + 1, len(lines) + 1):
+        raw = lines[lineno - 1].rstrip("\r")
+        if not raw.strip():
+            continue
+        is_last = lineno == last_line
+        parts = raw.split(",")
+        try:
+            if len(parts) != ncols:
+                raise RecordingError(p, lineno, f"expected {ncols} values, found {len(parts)}")
+            vals = []
+            for c in num_cols:
+                s = parts[c]
+                try:
+                    v = float(s)
+                except ValueError:
+                    raise RecordingError(
+                        p, lineno, f"column {header[c]}: {s.strip()!r} is not a number"
+                    ) from None
+                if not np.isfinite(v):
+                    raise RecordingError(
+                        p, lineno, f"column {header[c]}: {s.strip()!r} is not finite"
+                    )
+                vals.append(v)
+        except RecordingError as exc:
+            if is_last and not ends_with_newline:
+                why = exc.args[0].split(": ", 2)[-1]
+                warnings.warn(
+                    f"{p}, line {lineno}: last line is truncated ({why});"
+                    " it was dropped and the rest of the data kept",
+                    TruncatedRecordingWarning,
+                    stacklevel=2,
+                )
+                break
+            raise
+        name = parts[sensor_col].strip()
+        if not name:
+            raise RecordingError(p, lineno, "column sensor is empty")
+        t = vals[0]
+        prev = last_t.get(name)
+        if prev is not None and t <= prev:
+            raise RecordingError(
+                p,
+                lineno,
+                f"time goes backwards for sensor {name!r}: t_s {t!r} after {prev!r}"
+                " (each sensor's t_s must strictly increase)",
+            )
+        last_t[name] = t
+        rows.setdefault(name, []).append(vals)
+
+    if not rows:
+        raise RecordingError(p, first_data + 1, "no samples after the header")
+    data: dict[str, SampleBatch] = {}
+    for name, r in rows.items():
+        arr = np.asarray(r, dtype=np.float64)
+        data[name] = SampleBatch(name, arr[:, 0].copy(), arr[:, 1:4].copy(), arr[:, 4:7].copy())
+    infos = _sensor_infos(p, meta, list(rows))
+    for name, info in list(infos.items()):
+        if info.rate_hz <= 0:
+            t = data[name].t_s
+            est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+            log.info("%s: no rate for %s in metadata; estimated %.1f Hz", p, name, est)
+            infos[name] = SensorInfo(
+                name, round(est, 3), info.segment, info.side, info.mount, info.model
+            )
+    return Recording(infos, meta, data)
+
+
+def read_labels(path: str | Path) -> list[GroundTruthStride]:
+    p = str(path)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise RecordingError(p, None, f"cannot read labels: {exc.strerror}") from None
+    if not lines or [c.strip() for c in lines[0].split(",")] != list(LABEL_COLUMNS):
+        raise RecordingError(p, 1, f"expected header {','.join(LABEL_COLUMNS)}")
+    out: list[GroundTruthStride] = []
+    for lineno, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
+        parts = raw.split(",")
+        if len(parts) != 4:
+            raise RecordingError(p, lineno, f"expected 4 values, found {len(parts)}")
+        try:
+            out.append(GroundTruthStride(parts[0], int(parts[1]), float(parts[2]), Label(parts[3])))
+        except ValueError as exc:
+            raise RecordingError(p, lineno, f"bad value: {exc}") from None
+    return out

@@ -1,0 +1,166 @@
+"""Plain data passed between the pipeline's stages.
+
+Sensor axes, units and angle conventions (the one place they are defined)
+-------------------------------------------------------------------------
+* Raw samples are in the **sensor's own axes** (``acc_x``, ``gyr_x`` ...), as the
+  device reports them: accelerometer in m/s² *including gravity* (a sensor lying
+  still reads +9.81 m/s² along the axis pointing **up**, i.e. the specific force),
+  gyroscope in deg/s, right-handed.
+* After alignment the estimator works in the **segment frame** (foot or shank):
+  ``ap`` = anterior (forward, the running direction), ``ml`` = the runner's right,
+  ``si`` = inferior (down); right-handed (x forward, y right, z down, as in
+  aerospace body axes). Names that carry a segment axis use these suffixes
+  (``gyr_ml_dps``); names with ``_x/_y/_z`` are sensor axes.
+* **Sagittal angles** are rotations about ``ml``: positive = toes up (the
+  dorsiflexion sense; "pitch up"). Foot angle is the foot's sole relative to the
+  ground; shank angle is the shank's long axis relative to vertical, positive when
+  the knee is *behind* the ankle. The chain is ``foot = shank + ankle`` with the
+  ankle angle positive in dorsiflexion and 0 when standing relaxed.
+* **Frontal angle**: rotation about ``ap``, positive = inversion (sole turning
+  toward the midline), whatever the side.
+* Times are seconds on the sensor's clock (``t_s``) unless named ``_mono`` (host
+  ``time.monotonic()``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+G_MPS2 = 9.80665
+"""Standard gravity, m/s²."""
+
+
+class Label(StrEnum):
+    """What a stride is judged to be, against the runner's own relaxed baseline."""
+
+    RELAXED = "relaxed"
+    RIGID = "rigid"
+    FORCED_DORSIFLEXION = "forced_dorsiflexion"
+    FORCED_PLANTARFLEXION = "forced_plantarflexion"
+
+
+FAULT_LABELS: tuple[Label, ...] = (
+    Label.RIGID,
+    Label.FORCED_DORSIFLEXION,
+    Label.FORCED_PLANTARFLEXION,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBatch:
+    """A run of consecutive samples from one sensor.
+
+    ``t_s`` (n,) float64, strictly increasing, seconds on the sensor's clock;
+    ``acc`` (n, 3) float64 m/s² incl. gravity; ``gyr`` (n, 3) float64 deg/s; both in
+    the sensor's own axes. A batch may hold one sample or many; gaps from lost
+    packets show as jumps in ``t_s`` (never as invented samples).
+    """
+
+    sensor: str
+    t_s: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.t_s)
+        if self.acc.shape != (n, 3) or self.gyr.shape != (n, 3):
+            raise ValueError(
+                f"SampleBatch for {self.sensor!r}: t_s has {n} samples but acc is "
+                f"{self.acc.shape} and gyr is {self.gyr.shape}; both must be ({n}, 3)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @classmethod
+    def empty(cls, sensor: str) -> SampleBatch:
+        return cls(sensor, np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)))
+
+    def slice(self, start: int, stop: int) -> SampleBatch:
+        return SampleBatch(
+            self.sensor, self.t_s[start:stop], self.acc[start:stop], self.gyr[start:stop]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    """What is known about one sensor before its samples arrive."""
+
+    name: str
+    """Short label used in recordings: ``foot``, ``shank``, ``left_foot`` ..."""
+    rate_hz: float
+    """Nominal sampling rate."""
+    segment: str = "foot"
+    """``foot`` or ``shank``: the body segment it is strapped to."""
+    side: str = "unknown"
+    """``left``, ``right`` or ``unknown``."""
+    mount: str = "auto"
+    """``auto`` (found from the data) or an explicit mounting, see the estimator."""
+    model: str = "unknown"
+    """Device model, e.g. ``simulator``, ``Polar Verity Sense``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StrideReport:
+    """One stride of one sensor, from an initial contact (IC) to the next.
+
+    Emitted by the estimator as soon as the stride's closing IC is detected.
+    """
+
+    sensor: str
+    stride: int
+    """0-based count of strides reported for this sensor."""
+    t_ic_s: float
+    """Initial contact that starts the stride (sensor clock)."""
+    t_to_s: float
+    """Toe-off inside the stride."""
+    t_end_s: float
+    """The next initial contact, which ends the stride."""
+    t_decided_s: float
+    """Stream time of the last sample seen when the label was emitted."""
+    label: Label
+    confidence: float
+    """0..1: how sure the classifier is of ``label``."""
+    baseline_ready: bool
+    """False while the relaxed baseline is still being learned (label is then relaxed)."""
+    features: dict[str, float] = field(default_factory=dict)
+    """Per-stride features, names with units (``strike_angle_deg``, ``contact_ms``...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A decision of the cue policy: say cue ``id`` now."""
+
+    id: str
+    """Cue id in the cue library (``relax_ankle``, ``good_ankle``...)."""
+    t_s: float
+    """Stream time of the decision (sensor clock)."""
+    priority: int
+    """Higher preempts lower."""
+    reason: str = ""
+    """What triggered it (a label, ``sensor_lost``...)."""
+    text: str = ""
+    """The phrase chosen for it (filled by the voice's library when known)."""
+    decided_mono: float = 0.0
+    """Host ``time.monotonic()`` at the decision, for latency figures."""
+    stale_after_s: float = 1.0
+    """Drop the cue if it cannot start within this long of ``decided_mono``."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """A sensor's link went down or came back (live sources only).
+
+    Sources may yield these between sample batches; the pipeline turns them into
+    ``sensor_lost`` / ``sensor_back`` cues and status, and the estimator keeps the
+    runner's baseline across them.
+    """
+
+    sensor: str
+    up: bool
+    t_s: float
+    """Sensor-clock time of the last sample before the drop (or the first after)."""
+    reason: str = ""

@@ -1,0 +1,157 @@
+"""The recording format: exact round trips and one clear error per kind of broken file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from companion.errors import RecordingError
+from companion.source.recording import (
+    GroundTruthStride,
+    Recording,
+    RecordingWriter,
+    TruncatedRecordingWarning,
+    read_labels,
+    read_recording,
+    write_labels,
+    write_recording,
+)
+from companion.types import Label, SampleBatch, SensorInfo
+
+HEADER = "t_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n"
+
+
+def _batch(name: str, n: int, seed: int = 0, t0: float = 0.0) -> SampleBatch:
+    rng = np.random.default_rng(seed)
+    t = t0 + np.cumsum(rng.uniform(0.004, 0.006, n))
+    return SampleBatch(name, t, rng.normal(0, 20, (n, 3)), rng.normal(0, 500, (n, 3)))
+
+
+def _recording() -> Recording:
+    sensors = {
+        "foot": SensorInfo("foot", 200.0, "foot", "right", "auto", "simulator"),
+        "shank": SensorInfo("shank", 100.0, "shank", "right", "auto", "simulator"),
+    }
+    data = {"foot": _batch("foot", 500, 1), "shank": _batch("shank", 250, 2)}
+    return Recording(sensors, {"source": "test"}, data)
+
+
+def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    rec = _recording()
+    path = tmp_path / "run.csv"
+    write_recording(path, rec)
+    back = read_recording(path)
+    assert back.sensors == rec.sensors
+    assert back.metadata["source"] == "test"
+    assert back.metadata["format"] == "companion-recording/1"
+    for name, b in rec.data.items():
+        got = back.data[name]
+        assert np.array_equal(got.t_s, b.t_s)
+        assert np.array_equal(got.acc, b.acc)
+        assert np.array_equal(got.gyr, b.gyr)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e6, max_value=1e6),
+        min_size=6,
+        max_size=6,
+    )
+)
+def test_any_finite_value_round_trips(tmp_path_factory: pytest.TempPathFactory, vals: list) -> None:
+    path = tmp_path_factory.mktemp("rt") / "one.csv"
+    b = SampleBatch("foot", np.array([1.25]), np.array([vals[:3]]), np.array([vals[3:]]))
+    write_recording(path, Recording({"foot": SensorInfo("foot", 100.0)}, {}, {"foot": b}))
+    got = read_recording(path).data["foot"]
+    assert got.acc.tolist() == [vals[:3]] and got.gyr.tolist() == [vals[3:]]
+
+
+def test_writer_flushes_so_a_crash_keeps_data(tmp_path: Path) -> None:
+    path = tmp_path / "live.csv"
+    w = RecordingWriter(path, {"foot": SensorInfo("foot", 200.0)}, flush_interval_s=0.0)
+    w.write(_batch("foot", 10))
+    # not closed: another reader sees every sample already
+    assert len(read_recording(path).data["foot"]) == 10
+    w.close()
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "broken.csv"
+    p.write_text("# format: companion-recording/1\n# sensor.foot.rate_hz: 200\n" + body)
+    return p
+
+
+def test_missing_column_names_the_header_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "t_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y\n0.0,foot,1,2,3,4,5\n")
+    with pytest.raises(RecordingError, match=r"line 3: missing column\(s\) gyr_z"):
+        read_recording(p)
+
+
+def test_non_numeric_value_names_line_and_column(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path, HEADER + "0.0,foot,1,2,3,4,5,6\n0.005,foot,1,abc,3,4,5,6\n0.01,foot,1,2,3,4,5,6\n"
+    )
+    with pytest.raises(RecordingError, match=r"line 5: column acc_y: 'abc' is not a number"):
+        read_recording(p)
+
+
+def test_time_going_backwards(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path, HEADER + "0.01,foot,1,2,3,4,5,6\n0.005,foot,1,2,3,4,5,6\n0.02,foot,1,2,3,4,5,6\n"
+    )
+    with pytest.raises(RecordingError, match=r"line 5: time goes backwards for sensor 'foot'"):
+        read_recording(p)
+
+
+def test_wrong_field_count_in_the_middle_is_an_error(tmp_path: Path) -> None:
+    p = _write(tmp_path, HEADER + "0.0,foot,1,2,3\n0.005,foot,1,2,3,4,5,6\n")
+    with pytest.raises(RecordingError, match=r"line 4: expected 8 values, found 5"):
+        read_recording(p)
+
+
+def test_truncated_last_line_warns_and_keeps_the_rest(tmp_path: Path) -> None:
+    p = _write(tmp_path, HEADER + "0.0,foot,1,2,3,4,5,6\n0.005,foot,1,2,3,4,5,6\n0.01,foot,1,2,")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_recording(p)
+    assert len(rec.data["foot"]) == 2
+    assert any(
+        issubclass(w.category, TruncatedRecordingWarning) and "line 6" in str(w.message)
+        for w in caught
+    )
+
+
+def test_missing_file_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="file not found"):
+        read_recording(tmp_path / "none.csv")
+    p = _write(tmp_path, HEADER)
+    with pytest.raises(RecordingError, match="no samples"):
+        read_recording(p)
+
+
+def test_rate_is_estimated_when_metadata_lacks_it(tmp_path: Path) -> None:
+    p = tmp_path / "norate.csv"
+    rows = "".join(f"{i * 0.01!r},shank,0,0,9.8,0,0,0\n" for i in range(50))
+    p.write_text(HEADER + rows)
+    rec = read_recording(p)
+    assert rec.sensors["shank"].rate_hz == pytest.approx(100.0, rel=1e-3)
+    assert rec.sensors["shank"].segment == "shank"
+
+
+def test_labels_round_trip_and_errors(tmp_path: Path) -> None:
+    strides = [
+        GroundTruthStride("foot", 0, 3.5, Label.RELAXED),
+        GroundTruthStride("foot", 1, 4.2, Label.RIGID),
+    ]
+    p = tmp_path / "run.labels.csv"
+    write_labels(p, strides)
+    assert read_labels(p) == strides
+    p.write_text("sensor,stride,t_ic_s,label\nfoot,0,1.0,floppy\n")
+    with pytest.raises(RecordingError, match="line 2"):
+        read_labels(p)
