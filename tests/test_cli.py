@@ -1,0 +1,131 @@
+"""The ``companion`` command end to end, as a user runs it (a subprocess, real pipeline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAULT_WINDOWS = {  # the demo's faults (simulator DEMO_FAULTS) and the cue that answers each
+    "relax_ankle": (60.0, 90.0),
+    "soft_landing": (100.0, 130.0),
+    "heel_down": (140.0, 170.0),
+}
+# A cue may come at most this long after its fault segment ends (k-of-n strides + a stride).
+LATE_S = 5.0
+
+
+def companion(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "companion", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def console_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A config that prints cues instead of playing them (CI has no default sound card)."""
+    p = tmp_path_factory.mktemp("cfg") / "console.toml"
+    p.write_text('[voice]\noutput = "console"\n')
+    return p
+
+
+@pytest.fixture(scope="module")
+def demo_json(console_config: Path) -> list[dict]:
+    res = companion("demo", "--fast", "--json", "--config", str(console_config))
+    assert res.returncode == 0, res.stderr
+    return [json.loads(line) for line in res.stdout.splitlines()]
+
+
+def test_demo_prints_cues_for_each_fault_and_none_in_the_warm_up(console_config: Path) -> None:
+    t0 = time.monotonic()
+    res = companion("demo", "--fast", "--config", str(console_config))
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    for cue_id in FAULT_WINDOWS:
+        assert cue_id in out, f"no {cue_id} cue in:\n{out}"
+    assert "summary:" in out and "strides" in out and "cadence" in out
+    assert "Traceback" not in res.stderr
+    assert elapsed < 60, f"demo --fast took {elapsed:.1f} s"
+
+
+def test_demo_cues_fall_inside_their_fault_segments(demo_json: list[dict]) -> None:
+    cues = [e for e in demo_json if e["type"] == "cue"]
+    fault_cues = [c for c in cues if c["id"] in FAULT_WINDOWS]
+    assert all(c["t_s"] >= 60.0 for c in cues), f"cue during the relaxed warm-up: {cues}"
+    for cue_id, (start, end) in FAULT_WINDOWS.items():
+        times = [c["t_s"] for c in fault_cues if c["id"] == cue_id]
+        assert times, f"no {cue_id} cue"
+        assert all(start <= t <= end + LATE_S for t in times), (cue_id, times)
+    assert all(c["text"] for c in cues)
+    strides = [e for e in demo_json if e["type"] == "stride"]
+    assert len(strides) > 150  # 3 min at ~85 strides/min for one foot
+    summary = demo_json[-1]
+    assert summary["type"] == "summary" and 150 <= summary["cadence_spm"]["foot"] <= 190
+
+
+def test_simulate_then_replay_is_byte_identical(tmp_path: Path, console_config: Path) -> None:
+    rec = tmp_path / "run.csv"
+    res = companion(
+        "simulate",
+        "--out",
+        str(rec),
+        "--minutes",
+        "1",
+        "--seed",
+        "3",
+        "--faults",
+        "rigid@30-60",
+    )
+    assert res.returncode == 0, res.stderr
+    assert rec.exists() and (tmp_path / "run.labels.csv").exists()
+    a = companion("replay", str(rec), "--fast", "--json", "--config", str(console_config))
+    b = companion("replay", str(rec), "--fast", "--json", "--config", str(console_config))
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+    events = [json.loads(x) for x in a.stdout.splitlines()]
+    stride = next(e for e in events if e["type"] == "stride")
+    for key in ("sensor", "t_ic_s", "t_to_s", "label"):
+        assert key in stride
+
+
+def test_replay_of_a_broken_file_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "t_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n0.0,foot,1,2,x,4,5,6\n0.1,foot,1,2,3,4,5,6\n"
+    )
+    res = companion("replay", str(bad), "--fast")
+    assert res.returncode == 3
+    assert "line 2" in res.stderr and "acc_z" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_simulate_rejects_bad_arguments(tmp_path: Path) -> None:
+    res = companion("simulate", "--out", str(tmp_path / "x.csv"), "--faults", "wobbly@1-2")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "wobbly" in res.stderr
+
+
+def test_check_config_lists_every_problem(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[coach]\ncooldown = 3\npersist_k = 0\n[voice]\nvolume = 2.0\n")
+    res = companion("check-config", str(cfg))
+    assert res.returncode == 2
+    assert "coach.cooldown" in res.stdout and "did you mean 'cooldown_s'" in res.stdout
+    assert "coach.persist_k = 0" in res.stdout and "voice.volume = 2.0" in res.stdout
+    ok = companion("check-config", str(ROOT / "config.example.toml"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
