@@ -47,12 +47,11 @@ def _run_replay(
 ) -> int:
     """Push a recording (or a simulated run) through the pipeline, print cues and summary."""
     from companion.config import load_config
-    from companion.pipeline import Pipeline, run_source
-    from companion.voice.library import load_library
+    from companion.pipeline import Pipeline, load_checked_library, run_source
     from companion.voice.sink import ConsoleSink, make_sink
 
     cfg = load_config(args.config)
-    library = load_library(cfg.voice, cfg.resolve)
+    library = load_checked_library(cfg)
     if as_json:
         sink = ConsoleSink(lambda _text: None)
 

@@ -23,10 +23,23 @@ from companion.estimator.streaming import StreamingEstimator
 from companion.source.base import Source
 from companion.source.recording import RecordingWriter
 from companion.types import Cue, LinkEvent, SampleBatch, SensorInfo, StrideReport
-from companion.voice.library import CueLibrary
+from companion.errors import ConfigError
+from companion.voice.library import CueLibrary, check_config_problems, load_library
 from companion.voice.sink import Sink
 
 EventHandler = Callable[[dict[str, Any]], None]
+
+
+def load_checked_library(config: Config) -> CueLibrary:
+    """The config's cue library, after checking every cue the run can say is in it.
+
+    Raises :class:`ConfigError` (the same problems ``companion check-config`` lists)
+    before a run starts rather than in the middle of it.
+    """
+    problems = check_config_problems(config)
+    if problems:
+        raise ConfigError(problems, config.source_path or None)
+    return load_library(config.voice, config.resolve)
 
 
 @dataclass

@@ -22,3 +22,45 @@ class VoiceSettings:
         "auto = audio if a device works, else console; audio; console (print only).",
         choices=("auto", "audio", "console"),
     )
+    earcons: bool = setting(True, "Play a cue's short earcon (tones) before its words.")
+    stale_after_s: float = setting(
+        0.7,
+        "Drop a cue that could not start within this long of its decision (about one stride; "
+        "the cue policy may ask for less).",
+        min=0.05,
+        max=10.0,
+        unit="s",
+    )
+    block_ms: float = setting(
+        10.0,
+        "Audio block length: a cue starts at most this long after the decision.",
+        min=1.0,
+        max=50.0,
+        unit="ms",
+    )
+    latency_ms: float = setting(
+        0.0,
+        "Output buffer PortAudio keeps ahead of the speaker; 0 = the device's low-latency "
+        "default. Raise it (e.g. 40) if cues crackle on a busy machine.",
+        min=0.0,
+        max=500.0,
+        unit="ms",
+    )
+    sample_rate_hz: int = setting(
+        0, "Output sample rate; 0 = the device's default rate.", min=0, max=192000, unit="Hz"
+    )
+    fade_ms: float = setting(
+        8.0,
+        "Fade when a higher-priority cue cuts a playing one short (no click).",
+        min=1.0,
+        max=50.0,
+        unit="ms",
+    )
+    isolate: bool = setting(
+        True,
+        "Play audio from a separate process, so the run's own Python work cannot stall the "
+        "stream (false = in this process).",
+    )
+    cache_dir: str = setting(
+        "", "Folder of rendered speech; empty = the user cache folder (platformdirs)."
+    )

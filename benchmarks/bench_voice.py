@@ -1,0 +1,406 @@
+"""Cue latency on a real PortAudio stream: pre-rendered cues vs live pyttsx3 synthesis.
+
+    python benchmarks/bench_voice.py            # a private PulseAudio null sink (no sound card)
+    python benchmarks/bench_voice.py --device 3 # a real output device instead
+
+Latency is measured from the cue policy's decision (``CuePolicy.on_stride`` returning
+the cue, stamped exactly as the pipeline stamps ``Cue.decided_mono``) to the cue's
+first sample handed to the stream's callback. Decisions come at random moments
+(between 40 and 90 ms apart, so they fall anywhere in a block), each cue is silenced
+after a few blocks so the next one finds the voice idle. The same run then decides
+the same cues and synthesises each one live with pyttsx3 at decision time, through
+the same player. It also prints the output latency PortAudio reports for the
+stream, the callback's pace and underflows, and the render/cache start-up times,
+and (on the null sink) when the sound reached the sink, for the product's path and
+for pyttsx3's own ``say()``. ``--load`` adds a busy Python thread, as a run's
+estimator would be; ``--in-process`` measures the stream in this process instead
+of the audio process the product uses.
+
+Bars (issue "The voice"): p95 <= 50 ms with a block of 10 ms or less, and at least
+10x faster than live synthesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from companion.coach.policy import CuePolicy  # noqa: E402
+from companion.coach.settings import CoachSettings  # noqa: E402
+from companion.types import Label, StrideReport  # noqa: E402
+
+FAULTS = [Label.RIGID, Label.FORCED_DORSIFLEXION, Label.FORCED_PLANTARFLEXION]
+
+
+def pct(x: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(x), q)) if x else float("nan")
+
+
+def decide(policy: CuePolicy, i: int) -> list:
+    """One stride report through the real cue policy (every fault stride is cued)."""
+    t = 60.0 + 0.7 * i
+    rep = StrideReport(
+        sensor="foot",
+        stride=i,
+        t_ic_s=t - 0.7,
+        t_to_s=t - 0.45,
+        t_end_s=t,
+        t_decided_s=t,
+        label=FAULTS[i % len(FAULTS)],
+        confidence=0.9,
+        baseline_ready=True,
+    )
+    return policy.on_stride(rep)
+
+
+class SinkMonitor:
+    """``parec`` on the null sink's monitor, read as it arrives: when did sound reach the sink?
+
+    The arrival times include the monitor's own delay; it is the same for every path
+    measured with it, so the paths compare fairly.
+    """
+
+    CHUNK = 240  # 5 ms at 48 kHz
+
+    def __init__(self, env: dict[str, str], rate_hz: int) -> None:
+        import subprocess
+        import threading
+
+        self.rate_hz = rate_hz
+        self.times: list[float] = []
+        self.peaks: list[float] = []
+        self.proc = subprocess.Popen(
+            [
+                "parec",
+                "-d",
+                "cuesink.monitor",
+                "--format=float32le",
+                f"--rate={rate_hz}",
+                "--channels=1",
+                "--latency-msec=5",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        time.sleep(0.3)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        n = 4 * self.CHUNK
+        while True:
+            buf = self.proc.stdout.read(n)
+            if not buf:
+                return
+            t = time.monotonic()
+            x = np.frombuffer(buf[: len(buf) // 4 * 4], dtype="<f4")
+            self.times.append(t)
+            self.peaks.append(float(np.abs(x).max()) if len(x) else 0.0)
+
+    def first_sound_after(self, t: float, threshold: float = 1e-3) -> float | None:
+        for ti, peak in zip(list(self.times), list(self.peaks), strict=False):
+            if ti > t and peak > threshold:
+                return ti - t
+        return None
+
+    def wait_quiet(self, quiet_s: float = 0.06, timeout_s: float = 3.0) -> None:
+        end = time.monotonic() + timeout_s
+        need = max(int(quiet_s * self.rate_hz / self.CHUNK), 1)
+        while time.monotonic() < end:
+            peaks = self.peaks[-need:]
+            if len(peaks) == need and max(peaks) < 1e-4:
+                return
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+def measure(
+    sink: Any,
+    lib: Any,
+    policy_settings: CoachSettings,
+    n: int,
+    seed: int,
+    synth: Any = None,
+    monitor: SinkMonitor | None = None,
+) -> tuple[list[float], list[float]]:
+    """Decide ``n`` cues with the real policy; return the latencies (s) from each decision to
+    its first sample handed to the callback, and (with ``monitor``) to sound at the sink.
+
+    ``synth(cue_id, text)`` makes the clip at decision time (live path); None = the
+    pre-rendered clip, through ``sink.play`` exactly as the pipeline calls it.
+    """
+    from companion.voice.player import STARTED
+
+    rng = random.Random(seed)
+    policy = CuePolicy(policy_settings, priorities={c: lib.priority(c) for c in lib.ids})
+    out: list[float] = []
+    at_sink: list[float] = []
+    sink.drain_events()
+    for i in range(n):
+        time.sleep(rng.uniform(0.04, 0.09))
+        cues = decide(policy, i)
+        decided = time.monotonic()
+        for cue in cues:
+            cue = replace(cue, text=lib.next_text(cue.id), decided_mono=decided)
+            if synth is None:
+                sink.play(cue)
+            else:
+                sink.submit_clip(cue, synth(cue.id, cue.text))
+        deadline = time.monotonic() + 2.0
+        started = False
+        while not started and time.monotonic() < deadline:
+            for e in sink.drain_events():
+                if e.kind == STARTED:
+                    out.append(e.latency_s)
+                    started = True
+            time.sleep(0.002)
+        time.sleep(0.02 if monitor is None else 0.15)
+        sink.silence()
+        time.sleep(0.02)
+        if monitor is not None:
+            monitor.wait_quiet()
+            lat = monitor.first_sound_after(decided)
+            if lat is not None:
+                at_sink.append(lat)
+    sink.wait_idle(2.0)
+    return out, at_sink
+
+
+def measure_say(
+    engine: Any, lib: Any, policy_settings: CoachSettings, n: int, seed: int, monitor: SinkMonitor
+) -> list[float]:
+    """pyttsx3's own way to speak, ``say()`` + ``runAndWait()`` at decision time, to the sink.
+
+    pyttsx3 2.99's espeak driver synthesises to a WAV file and plays it with ``aplay``
+    (ALSA's default device: the same PulseAudio sink).
+    """
+    rng = random.Random(seed)
+    policy = CuePolicy(policy_settings, priorities={c: lib.priority(c) for c in lib.ids})
+    out = []
+    for i in range(n):
+        time.sleep(rng.uniform(0.04, 0.09))
+        cues = decide(policy, i)
+        decided = time.monotonic()
+        for cue in cues:
+            engine.say(lib.next_text(cue.id))
+            engine.runAndWait()
+        monitor.wait_quiet()
+        lat = monitor.first_sound_after(decided)
+        if lat is not None:
+            out.append(lat)
+    return out
+
+
+def _live_synth(engine: Any, wav: Path, lib: Any, rate_hz: int, volume: float) -> Any:
+    """Synthesise a cue at decision time with pyttsx3, as a product without a cache would."""
+    from companion.voice.render import earcon_clip, load_clip
+
+    def synth(cue_id: str, text: str) -> np.ndarray:
+        for _attempt in range(3):  # pyttsx3 now and then writes an empty file: try again
+            with contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved to"
+                engine.save_to_file(text, str(wav))
+                engine.runAndWait()
+            if wav.stat().st_size > 44:
+                break
+        words = load_clip(wav, rate_hz, volume)
+        return np.concatenate([earcon_clip(lib.earcon(cue_id), rate_hz, volume), words])
+
+    return synth
+
+
+def _busy(stop: Any) -> None:
+    """CPU load like the run loop's: pure-Python work and numpy, holding the GIL in turns."""
+    rng = np.random.default_rng(0)
+    while not stop.is_set():
+        x = rng.standard_normal((200, 6))
+        np.cumsum(x, axis=0)
+        sum(i * i for i in range(20000))
+
+
+def run(args: argparse.Namespace) -> int:
+    import pyttsx3
+
+    from companion.voice.audio import AudioSink
+    from companion.voice.audio_proc import ProcessAudioSink
+    from companion.voice.library import load_library
+    from companion.voice.render import engine_version
+    from companion.voice.settings import VoiceSettings
+
+    cache = Path(tempfile.mkdtemp(prefix="companion-bench-cache-"))
+    coach = CoachSettings(persist_k=1, persist_n=1, cooldown_s=0.0, repeat_s=0.0)
+    blocks_ms = [float(b) for b in args.blocks_ms.split(",")]
+    rows: list[tuple[str, float, list[float]]] = []
+    sink_rows: list[tuple[str, float, list[float]]] = []
+    lines: list[str] = []
+    engine = pyttsx3.init()  # started ahead: only the synthesis itself is on the clock
+    if args.load:
+        import threading
+
+        stop_load = threading.Event()
+        threading.Thread(target=_busy, args=(stop_load,), daemon=True).start()
+    bars_ok = True
+    for k, block_ms in enumerate(blocks_ms):
+        settings = VoiceSettings(
+            cache_dir=str(cache),
+            block_ms=block_ms,
+            sample_rate_hz=args.rate,
+            stale_after_s=0.7,
+            latency_ms=args.latency_ms,
+        )
+        lib = load_library(settings)
+        t0 = time.perf_counter()
+        sink_cls = AudioSink if args.in_process else ProcessAudioSink
+        sink = sink_cls(settings, lib, device=args.device)
+        open_s = time.perf_counter() - t0
+        if k == 0:  # a later start: the same again, now from the cache
+            sink.close()
+            t0 = time.perf_counter()
+            sink = sink_cls(settings, lib, device=args.device)
+            cached_s = time.perf_counter() - t0
+        warmed = sink.wait_running(5.0)
+        st0, t_start = sink.stats(), time.monotonic()
+        monitor = args.monitor_env and k == 0 and SinkMonitor(args.monitor_env, sink.rate_hz)
+        pre, pre_sink = measure(sink, lib, coach, args.n, args.seed, monitor=monitor or None)
+        rows.append(("pre-rendered", sink.block / sink.rate_hz, pre))
+        if monitor:
+            sink_rows.append(("pre-rendered (product)", sink.block / sink.rate_hz, pre_sink))
+        bars_ok &= len(pre) == args.n
+        if k == 0:
+            engine.setProperty("rate", settings.rate_wpm)
+            live_clip = _live_synth(engine, cache / "live.wav", lib, sink.rate_hz, settings.volume)
+            if monitor:  # first: once save_to_file was used, pyttsx3's say() saves to it too
+                said = measure_say(engine, lib, coach, args.say_n, args.seed, monitor)
+                sink_rows.append(("live pyttsx3 say()", float("nan"), said))
+            live, _ = measure(sink, lib, coach, args.live_n, args.seed, synth=live_clip)
+            rows.append(("live pyttsx3", sink.block / sink.rate_hz, live))
+            lines.append(
+                f"start-up: first start (render {len(lib.texts())} phrases, open the stream): "
+                f"{open_s:.2f} s; later start (read the cache, open the stream): {cached_s:.2f} s"
+            )
+            lines.append(
+                f"stream: {args.device}, {sink.rate_hz} Hz; PortAudio output latency "
+                f"{1000 * sink.output_latency_s:.1f} ms at a {block_ms:g} ms block"
+            )
+        if monitor:
+            monitor.close()
+        elapsed = time.monotonic() - t_start
+        st1 = sink.stats()
+        nb = st1["blocks"] - st0["blocks"]
+        lines.append(
+            f"block {block_ms:g} ms: warm-up {'ok' if warmed else 'NOT reached'}, callback pace "
+            f"{1000 * elapsed / max(nb, 1):.2f} ms/block over {elapsed:.0f} s, underflows "
+            f"{st1['underflows'] - st0['underflows']}, "
+            f"output latency {1000 * sink.output_latency_s:.1f} ms"
+        )
+        sink.close()
+
+    if args.load:
+        stop_load.set()
+    print(f"# companion voice benchmark ({engine_version()})")
+    if args.load:
+        print("with a busy Python thread (pure Python + numpy) competing for the GIL")
+    print(
+        "audio sink: " + ("in this process" if args.in_process else "its own process (the default)")
+    )
+    for line in lines:
+        print(line)
+    print()
+    print("cue latency, cue policy decision -> first sample handed to the audio callback")
+    live95 = next(pct(xs, 95) for name, _, xs in rows if name.startswith("live"))
+    print(
+        f"| {'path':<14} | {'block ms':>8} | {'cues':>4} | {'p50 ms':>7} | {'p95 ms':>7} "
+        f"| {'max ms':>7} | {'live/this p95':>13} |"
+    )
+    print(f"|{'-' * 16}|{'-' * 9}:|{'-' * 5}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 14}:|")
+    for name, block_s, xs in rows:
+        ms = [1000 * v for v in xs]
+        ratio = live95 / pct(xs, 95) if xs else float("nan")
+        print(
+            f"| {name:<14} | {1000 * block_s:>8.1f} | {len(ms):>4} | {pct(ms, 50):>7.1f} | "
+            f"{pct(ms, 95):>7.1f} | {max(ms, default=float('nan')):>7.1f} | {ratio:>12.1f}x |"
+        )
+    if sink_rows:
+        print()
+        print("decision -> first sound at the null sink (parec on its monitor; same delay for all)")
+        print(f"| {'path':<24} | {'cues':>4} | {'p50 ms':>7} | {'p95 ms':>7} | {'max ms':>7} |")
+        print(f"|{'-' * 26}|{'-' * 5}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|")
+        for name, _, xs in sink_rows:
+            ms = [1000 * v for v in xs]
+            print(
+                f"| {name:<24} | {len(ms):>4} | {pct(ms, 50):>7.1f} | {pct(ms, 95):>7.1f} | "
+                f"{max(ms, default=float('nan')):>7.1f} |"
+            )
+    print()
+    for name, block_s, xs in rows:
+        if name != "pre-rendered":
+            continue
+        p95 = pct(xs, 95)
+        ok_bar = p95 <= 0.050 and block_s <= 0.0100001
+        ok_x = live95 / p95 >= 10.0
+        bars_ok &= ok_bar and ok_x
+        print(
+            f"block {1000 * block_s:g} ms: p95 <= 50 ms {'PASS' if ok_bar else 'FAIL'}; "
+            f">= 10x faster than live synthesis {'PASS' if ok_x else 'FAIL'} "
+            f"({live95 / p95:.1f}x)"
+        )
+    return 0 if bars_ok else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--device", help="a real output device (name or index); default: null sink")
+    ap.add_argument("--n", type=int, default=200, help="pre-rendered cues (>= 200)")
+    ap.add_argument("--live-n", type=int, default=200, help="live-synthesised cues")
+    ap.add_argument(
+        "--blocks-ms", default="10,2.5", help="block sizes to measure, ms (live at the first)"
+    )
+    ap.add_argument("--rate", type=int, default=48000, help="stream rate, Hz")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--in-process", action="store_true", help="voice.isolate = false: stream in this process"
+    )
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="voice.latency_ms (0 = low)")
+    ap.add_argument("--load", action="store_true", help="a busy Python thread runs alongside")
+    ap.add_argument(
+        "--say-n", type=int, default=50, help="cues spoken with pyttsx3 say() (null sink only)"
+    )
+    args = ap.parse_args()
+    args.monitor_env = None
+    if args.device is not None:
+        return run(args)
+    from tests._audio_env import PulseNullSink, missing_audio_tools
+
+    why = missing_audio_tools()
+    if why:
+        print(f"cannot run the benchmark: {why}", file=sys.stderr)
+        return 2
+    with PulseNullSink(args.rate) as pulse:
+        # PortAudio (imported below, in run) reaches the daemon through ALSA's pulse plugin
+        os.environ.update({k: pulse.env[k] for k in ("HOME", "XDG_RUNTIME_DIR")})
+        os.environ["PULSE_RUNTIME_PATH"] = pulse.env["PULSE_RUNTIME_PATH"]
+        args.device = "pulse"
+        args.monitor_env = pulse.env
+        rc = run(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The earbuds: one PortAudio output stream (python-sounddevice) open for the whole run.
+
+:class:`AudioSink` opens the stream first (so a missing device is known at once),
+then loads every phrasing of the library into memory at the stream's rate
+(rendering what the cache lacks), and from then on :meth:`AudioSink.play` only
+looks up the clip and hands it to the :class:`~companion.voice.player.CuePlayer`
+that runs in the stream's callback. Nothing on the run loop waits for audio.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from companion.errors import AudioError
+from companion.types import Cue
+from companion.voice.library import CueLibrary
+from companion.voice.player import FINISHED, PREEMPTED, STALE, CuePlayer, PlayerEvent
+from companion.voice.render import (
+    Renderer,
+    default_cache_dir,
+    earcon_clip,
+    load_clip,
+)
+from companion.voice.settings import VoiceSettings
+
+log = logging.getLogger("companion.voice")
+
+
+def _sd() -> Any:
+    """The sounddevice module, or an AudioError saying what to install."""
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # PortAudio library missing
+        raise AudioError(
+            f"PortAudio is not installed ({exc}); install it (apt install libportaudio2)"
+        ) from None
+    except ImportError:
+        raise AudioError("python-sounddevice is missing; pip install sounddevice") from None
+    return sd
+
+
+_ALSA_QUIET: Any = None
+
+
+def _quiet_alsa() -> None:
+    """Stop alsa-lib printing to stderr (e.g. the ``underrun occurred`` lines of its pulse
+    plugin while a stream warms up); PortAudio still reports underflows to the callback,
+    which counts them (:attr:`CuePlayer.underflows`)."""
+    global _ALSA_QUIET
+    if _ALSA_QUIET is not None or not sys.platform.startswith("linux"):
+        return
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+        proto = ctypes.CFUNCTYPE(
+            None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+        )
+        _ALSA_QUIET = proto(lambda *_args: None)
+        lib.snd_lib_error_set_handler(_ALSA_QUIET)
+    except (OSError, AttributeError):
+        _ALSA_QUIET = False
+
+
+def output_devices() -> list[dict[str, Any]]:
+    """Every PortAudio device with output channels: index, name, host API, channels, rate."""
+    sd = _sd()
+    _quiet_alsa()
+    try:
+        devices = sd.query_devices()
+        apis = sd.query_hostapis()
+        default_out = sd.default.device[1]
+    except sd.PortAudioError as exc:
+        raise AudioError(f"PortAudio cannot list devices: {exc}") from None
+    out = []
+    for d in devices:
+        if d["max_output_channels"] > 0:
+            out.append(
+                {
+                    "index": d["index"],
+                    "name": d["name"],
+                    "hostapi": apis[d["hostapi"]]["name"],
+                    "channels": d["max_output_channels"],
+                    "rate_hz": d["default_samplerate"],
+                    "latency_s": d["default_low_output_latency"],
+                    "default": d["index"] == default_out,
+                }
+            )
+    return out
+
+
+def find_device(spec: str | int | None) -> int:
+    """The output device index for a name (case-insensitive substring) or index; None = default."""
+    devs = output_devices()
+    listing = "; ".join(f"{d['index']}: {d['name']}" for d in devs) or "none"
+    todo = "; connect one, or pick one with --audio-device (see `companion audio-devices`)"
+    if spec is None or spec == "":
+        for d in devs:
+            if d["default"]:
+                return int(d["index"])
+        raise AudioError(f"no default audio output device (output devices: {listing}){todo}")
+    text = str(spec).strip()
+    if text.lstrip("-").isdigit():
+        idx = int(text)
+        for d in devs:
+            if d["index"] == idx:
+                return idx
+        raise AudioError(
+            f"audio device {idx} is not an output device (output devices: {listing}){todo}"
+        )
+    exact = [d for d in devs if d["name"].lower() == text.lower()]
+    part = [d for d in devs if text.lower() in d["name"].lower()]
+    hits = exact or part
+    if not hits:
+        raise AudioError(f"no output device named {text!r} (output devices: {listing}){todo}")
+    if len(hits) > 1:
+        log.info("audio device %r matches %d devices; using %s", text, len(hits), hits[0]["name"])
+    return int(hits[0]["index"])
+
+
+def prepare_clips(
+    library: CueLibrary, settings: VoiceSettings, rate_hz: int
+) -> dict[tuple[str, str], np.ndarray]:
+    """Every (cue id, phrase) as a ready clip at ``rate_hz``: earcon, gap, words.
+
+    Renders the phrases the cache lacks first (seconds on the first start).
+    """
+    cache = Path(settings.cache_dir).expanduser() if settings.cache_dir else default_cache_dir()
+    renderer = Renderer(cache, settings.voice, settings.rate_wpm)
+    result = renderer.render(library.texts())
+    if result.rendered:
+        log.info("rendered %d phrases in %.1f s", len(result.rendered), result.seconds)
+    words = {t: load_clip(renderer.path_for(t), rate_hz, settings.volume) for t in library.texts()}
+    clips = {}
+    for cid in library.ids:
+        tones = library.earcon(cid) if settings.earcons else ()
+        ear = earcon_clip(tones, rate_hz, settings.volume)
+        for text in library.phrases(cid):
+            clip = np.concatenate([ear, words[text]]) if len(ear) else words[text]
+            clips[(cid, text)] = np.ascontiguousarray(clip, dtype=np.float32)
+    return clips
+
+
+class AudioSink:
+    """Plays cues on one output stream; also echoes each cue line through ``echo``.
+
+    Parameters
+    ----------
+    settings
+        Voice settings (volume, rate, block length, staleness, fade, cache).
+    library
+        The cue library; all of its phrasings are loaded at start.
+    device
+        Output device name or index; None = PortAudio's default output.
+    echo
+        Called with the console line of each cue played (None = silent).
+    clips
+        Ready clips keyed by (cue id, text), to skip rendering (tests, benchmarks).
+    """
+
+    def __init__(
+        self,
+        settings: VoiceSettings,
+        library: CueLibrary,
+        *,
+        device: str | int | None = None,
+        echo: Callable[[str], None] | None = None,
+        clips: dict[tuple[str, str], np.ndarray] | None = None,
+    ) -> None:
+        sd = _sd()
+        self.settings = settings
+        self.echo = echo
+        self.device = find_device(device)
+        info = sd.query_devices(self.device)
+        self.rate_hz = int(settings.sample_rate_hz or info["default_samplerate"])
+        self.block = max(round(settings.block_ms * self.rate_hz / 1000), 16)
+        self.player = CuePlayer(
+            self.rate_hz,
+            max_block=max(self.block * 4, 8192),
+            fade_ms=settings.fade_ms,
+            stale_after_s=settings.stale_after_s,
+        )
+        self.stream = self._open(sd, info)
+        self._warned: set[str] = set()
+        self.history: list[PlayerEvent] = []
+        """Every player event drained so far (cues started, cut, dropped)."""
+        try:
+            self.clips = (
+                clips if clips is not None else prepare_clips(library, settings, self.rate_hz)
+            )
+        except BaseException:
+            self.stream.close()
+            raise
+        from companion.voice.sink import cue_line
+
+        self._line = cue_line
+
+    def _open(self, sd: Any, info: dict[str, Any]) -> Any:
+        last: Exception | None = None
+        for channels in (1, min(2, int(info["max_output_channels"]))):
+            try:
+                stream = sd.OutputStream(
+                    device=self.device,
+                    samplerate=self.rate_hz,
+                    blocksize=self.block,
+                    channels=channels,
+                    dtype="float32",
+                    latency=self.settings.latency_ms / 1000 if self.settings.latency_ms else "low",
+                    callback=self.player.callback,
+                )
+                stream.start()
+                return stream
+            except sd.PortAudioError as exc:
+                last = exc
+        raise AudioError(
+            f"cannot open audio device {info['name']!r} at {self.rate_hz} Hz: {last}; "
+            "pick another with --audio-device (see `companion audio-devices`)"
+        )
+
+    @property
+    def output_latency_s(self) -> float:
+        """The output latency PortAudio reports for the open stream."""
+        return float(self.stream.latency)
+
+    def play(self, cue: Cue) -> None:
+        """Hand the cue's clip to the callback (never waits), then echo its line."""
+        clip = self.clips.get((cue.id, cue.text))
+        if clip is not None:
+            if cue.decided_mono == 0.0:
+                cue = replace(cue, decided_mono=time.monotonic())
+            self.player.submit(cue, clip)
+        if self.echo is not None:
+            self.echo(self._line(cue))
+        if clip is None and cue.id not in self._warned:
+            self._warned.add(cue.id)
+            log.warning("cue %s: %r was not rendered at start; printed only", cue.id, cue.text)
+        if not self.stream.active and "stream" not in self._warned:
+            self._warned.add("stream")
+            log.warning("the audio stream has stopped (device gone?); cues are printed only")
+
+    def drain_events(self) -> list[PlayerEvent]:
+        """What the callback did since the last call (and log the drops)."""
+        out = []
+        ev = self.player.events
+        while ev:
+            e = ev.popleft()
+            out.append(e)
+            self.history.append(e)
+            if e.kind == STALE:
+                log.info("cue %s dropped: waited %.0f ms", e.cue.id, 1000 * e.latency_s)
+            elif e.kind == PREEMPTED:
+                log.debug("cue %s cut short by a higher-priority cue", e.cue.id)
+            elif e.kind == FINISHED:
+                log.debug("cue %s finished", e.cue.id)
+        return out
+
+    def submit_clip(self, cue: Cue, clip: np.ndarray) -> None:
+        """Play an arbitrary clip as ``cue`` (benchmarks: live synthesis for comparison)."""
+        self.player.submit(cue, clip)
+
+    def stats(self) -> dict[str, Any]:
+        """Callbacks run, underflows, and whether anything plays or waits."""
+        p = self.player
+        return {"blocks": p.blocks, "underflows": p.underflows, "busy": p.busy}
+
+    def silence(self) -> None:
+        """Stop speaking now (fade out), dropping waiting cues."""
+        self.player.silence()
+
+    def wait_running(self, timeout_s: float = 5.0) -> bool:
+        """Block until the stream's callback keeps its real-time pace (after start-up).
+
+        Some outputs (PulseAudio through ALSA) stall for about a second after the
+        stream starts; cues decided then would start late. Not for the run loop.
+        """
+        block_s = self.block / self.rate_hz
+        end = time.monotonic() + timeout_s
+        good = 0
+        while time.monotonic() < end:
+            n0 = self.player.blocks
+            time.sleep(0.1)
+            good = good + 1 if self.player.blocks - n0 >= 0.7 * 0.1 / block_s else 0
+            if good >= 3:
+                return True
+        return False
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Block until nothing plays or waits (for `cues say` and tests, not the run loop)."""
+        end = time.monotonic() + timeout_s
+        while self.player.busy and time.monotonic() < end:
+            time.sleep(0.01)
+        return not self.player.busy
+
+    def close(self) -> None:
+        try:
+            self.stream.stop()
+            self.stream.close()
+        except Exception as exc:  # a vanished device must not turn the end of a run into a crash
+            log.debug("closing the audio stream: %s", exc)
+        self.drain_events()
+        if self.player.underflows:
+            log.info("audio output underflowed %d times (gaps)", self.player.underflows)
