@@ -18,12 +18,12 @@ from typing import Any
 
 from companion.coach.policy import CuePolicy
 from companion.config import Config
+from companion.errors import ConfigError
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.streaming import StreamingEstimator
 from companion.source.base import Source
 from companion.source.recording import RecordingWriter
 from companion.types import Cue, LinkEvent, SampleBatch, SensorInfo, StrideReport
-from companion.errors import ConfigError
 from companion.voice.library import CueLibrary, check_config_problems, load_library
 from companion.voice.sink import Sink
 
