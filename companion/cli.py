@@ -30,6 +30,17 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see config.example.toml)")
 
 
+def _seed(text: str) -> int:
+    """argparse type of a random seed: a whole number >= 0 (what numpy accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed >= 0")
+    return value
+
+
 def _stdout_line(text: str) -> None:
     print(text, flush=True)
 
@@ -171,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a simulated 3-minute run through the whole pipeline")
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
-    p.add_argument("--seed", type=int, default=7, help="simulated runner's seed")
+    p.add_argument("--seed", type=_seed, default=7, help="simulated runner's seed (>= 0)")
     p.add_argument("--audio-device", help="output device name or index")
     _add_config(p)
     p.set_defaults(func=cmd_demo)
@@ -180,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="recording CSV to write")
     p.add_argument("--minutes", type=float, default=3.0)
     p.add_argument("--rate", type=float, default=200.0, help="sampling rate, Hz")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (>= 0)")
     p.add_argument(
         "--faults",
         default="",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -51,7 +52,10 @@ def _type_name(tp: Any) -> str:
     if origin in (types.UnionType, typing.Union):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin is list:
-        return f"a list of {_type_name(get_args(tp)[0])}"
+        (item,) = get_args(tp)
+        if dataclasses.is_dataclass(item):
+            return "a list of tables"
+        return f"a list of {_type_name(item)}"
     if origin is dict:
         return f"a table of {_type_name(get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
@@ -79,10 +83,11 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         problems.append(f"{key} = {value!r}: expected {_type_name(tp)}")
         return bad
     if origin is list:
-        if not isinstance(value, list):
-            problems.append(f"{key} = {value!r}: expected {_type_name(tp)}")
-            return bad
         (item_tp,) = get_args(tp)
+        if not isinstance(value, list):
+            hint = f", one [[{key}]] table each" if dataclasses.is_dataclass(item_tp) else ""
+            problems.append(f"{key} = {value!r}: expected {_type_name(tp)}{hint}")
+            return bad
         return [_convert(v, item_tp, f"{key}[{i}]", problems) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -98,6 +103,9 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{key} = {value!r}: expected a number")
+            return bad
+        if not math.isfinite(value):
+            problems.append(f"{key} = {value!r}: expected a finite number")
             return bad
         return float(value)
     if tp is int:
@@ -185,6 +193,10 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(
             "file not found; pass a config path that exists (start from config.example.toml)",
             str(p),
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            "not a text file (a config is TOML text, see config.example.toml)", str(p)
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", str(p)) from None

@@ -129,3 +129,54 @@ def test_check_config_lists_every_problem(tmp_path: Path) -> None:
     assert "coach.persist_k = 0" in res.stdout and "voice.volume = 2.0" in res.stdout
     ok = companion("check-config", str(ROOT / "config.example.toml"))
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_simulate_into_a_folder_is_one_clear_error(tmp_path: Path) -> None:
+    res = companion("simulate", "--out", str(tmp_path), "--minutes", "0.1")
+    assert res.returncode == 3, res.stderr
+    assert "Traceback" not in res.stderr and "cannot write: Is a directory" in res.stderr
+
+
+def test_simulate_rejects_a_fault_after_the_run_ends(tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    res = companion("simulate", "--out", str(out), "--minutes", "0.1", "--faults", "rigid@500-600")
+    assert res.returncode == 4 and "starts after the run ends" in res.stderr
+    assert not out.exists()
+
+
+def test_check_config_of_a_binary_file_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_bytes(b"\xff\xfe\x00\x81")
+    res = companion("check-config", str(bad))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "not a text file" in res.stdout
+
+
+def test_cues_say_a_typo_suggests_the_cue(console_config: Path) -> None:
+    res = companion("cues", "say", "relax_ankel", "--config", str(console_config))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "did you mean 'relax_ankle'" in res.stderr
+    res = companion("cues", "say", "relax_ankle", "--times", "0", "--config", str(console_config))
+    assert res.returncode == 1 and "--times 0" in res.stderr
+
+
+def test_replay_warns_when_metadata_rate_contradicts_the_samples(
+    tmp_path: Path, console_config: Path
+) -> None:
+    rec = tmp_path / "r.csv"
+    assert (
+        companion("simulate", "--out", str(rec), "--minutes", "0.2", "--rate", "50").returncode == 0
+    )
+    text = rec.read_text().replace("# sensor.foot.rate_hz: 50.0", "# sensor.foot.rate_hz: 1000")
+    rec.write_text(text)
+    res = companion("replay", str(rec), "--fast", "--config", str(console_config))
+    assert res.returncode == 0, res.stderr
+    assert "warning:" in res.stderr and "says 1000 Hz" in res.stderr
+    assert "delete it to have the rate estimated" in res.stderr
+
+
+@pytest.mark.parametrize("command", [("demo", "--fast"), ("simulate", "--out", "x.csv")])
+def test_a_negative_seed_is_a_usage_error(tmp_path: Path, command: tuple[str, ...]) -> None:
+    res = companion(*command, "--seed", "-5", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "give a seed >= 0" in res.stderr

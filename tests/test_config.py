@@ -100,3 +100,21 @@ def test_relative_paths_resolve_next_to_the_config(tmp_path: Path) -> None:
     f.write_text('[recording]\ndir = "runs"\n')
     cfg = load_config(f)
     assert cfg.resolve(cfg.recording.dir) == tmp_path / "runs"
+
+
+def test_a_binary_file_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bin.toml"
+    bad.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(ConfigError, match="not a text file"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_numbers_are_rejected(value: float) -> None:
+    (prob,) = problems_of({"coach": {"cooldown_s": value}})
+    assert prob.startswith("coach.cooldown_s") and "expected a finite number" in prob
+
+
+def test_sensors_as_a_single_table_says_to_use_double_brackets() -> None:
+    (prob,) = problems_of({"sensors": {"name": "foot"}})
+    assert "one [[sensors]] table each" in prob

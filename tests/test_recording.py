@@ -14,6 +14,7 @@ from companion.errors import RecordingError
 from companion.source.recording import (
     GroundTruthStride,
     Recording,
+    RecordingWarning,
     RecordingWriter,
     TruncatedRecordingWarning,
     read_labels,
@@ -26,9 +27,9 @@ from companion.types import Label, SampleBatch, SensorInfo
 HEADER = "t_s,sensor,acc_x,acc_y,acc_z,gyr_x,gyr_y,gyr_z\n"
 
 
-def _batch(name: str, n: int, seed: int = 0, t0: float = 0.0) -> SampleBatch:
+def _batch(name: str, n: int, seed: int = 0, t0: float = 0.0, dt_s: float = 0.005) -> SampleBatch:
     rng = np.random.default_rng(seed)
-    t = t0 + np.cumsum(rng.uniform(0.004, 0.006, n))
+    t = t0 + np.cumsum(rng.uniform(0.8 * dt_s, 1.2 * dt_s, n))
     return SampleBatch(name, t, rng.normal(0, 20, (n, 3)), rng.normal(0, 500, (n, 3)))
 
 
@@ -37,7 +38,7 @@ def _recording() -> Recording:
         "foot": SensorInfo("foot", 200.0, "foot", "right", "auto", "simulator"),
         "shank": SensorInfo("shank", 100.0, "shank", "right", "auto", "simulator"),
     }
-    data = {"foot": _batch("foot", 500, 1), "shank": _batch("shank", 250, 2)}
+    data = {"foot": _batch("foot", 500, 1), "shank": _batch("shank", 250, 2, dt_s=0.01)}
     return Recording(sensors, {"source": "test"}, data)
 
 
@@ -155,3 +156,52 @@ def test_labels_round_trip_and_errors(tmp_path: Path) -> None:
     p.write_text("sensor,stride,t_ic_s,label\nfoot,0,1.0,floppy\n")
     with pytest.raises(RecordingError, match="line 2"):
         read_labels(p)
+
+
+def test_writing_to_a_folder_or_missing_place_is_a_recording_error(tmp_path: Path) -> None:
+    sensors = {"foot": SensorInfo("foot", 200.0)}
+    with pytest.raises(RecordingError, match=r"cannot write: Is a directory"):
+        RecordingWriter(tmp_path, sensors)
+    (tmp_path / "x.labels.csv").mkdir()
+    with pytest.raises(RecordingError, match=r"x\.labels\.csv: cannot write"):
+        write_labels(tmp_path / "x.labels.csv", [])
+
+
+@pytest.mark.parametrize("rate", ["nan", "-200", "0", "abc", "inf"])
+def test_a_wrong_rate_in_metadata_names_the_key(tmp_path: Path, rate: str) -> None:
+    rows = "".join(f"{i * 0.005!r},foot,0,0,9.8,0,0,0\n" for i in range(10))
+    p = _write(tmp_path, f"# sensor.foot.rate_hz: {rate}\n" + HEADER + rows)
+    with pytest.raises(RecordingError, match=r"sensor\.foot\.rate_hz = .* positive number of Hz"):
+        read_recording(p)
+
+
+def test_a_single_sample_without_a_rate_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "one.csv"
+    p.write_text(HEADER + "0.0,foot,0,0,9.8,0,0,0\n")
+    with pytest.raises(RecordingError, match=r"single sample and no sensor\.foot\.rate_hz"):
+        read_recording(p)
+
+
+def test_a_metadata_rate_that_contradicts_the_samples_warns(tmp_path: Path) -> None:
+    rows = "".join(f"{i * 0.02!r},foot,0,0,9.8,0,0,0\n" for i in range(100))
+    p = _write(tmp_path, "# sensor.foot.rate_hz: 1000\n" + HEADER + rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_recording(p)
+    assert rec.sensors["foot"].rate_hz == 1000.0  # the file is read as written
+    assert any(
+        issubclass(w.category, RecordingWarning) and "says 1000 Hz" in str(w.message)
+        for w in caught
+    )
+    # a small difference (a device's real rate near its nominal one) is left alone
+    p2 = _write(tmp_path, "# sensor.foot.rate_hz: 52\n" + HEADER + rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_recording(p2).sensors["foot"].rate_hz == 52.0
+
+
+def test_an_empty_file_says_so(tmp_path: Path) -> None:
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    with pytest.raises(RecordingError, match=r"empty\.csv: the file is empty"):
+        read_recording(p)

@@ -49,7 +49,16 @@ LABEL_COLUMNS = ("sensor", "stride", "t_ic_s", "label")
 _SENSOR_KEYS = ("rate_hz", "segment", "side", "mount", "model")
 
 
-class TruncatedRecordingWarning(UserWarning):
+RATE_MISMATCH = 0.25
+"""Relative difference between a sensor's metadata rate and its sample spacing that is
+taken as wrong metadata (a :class:`RecordingWarning`; the data are left as they are)."""
+
+
+class RecordingWarning(UserWarning):
+    """Something in a recording was off but the data could still be used."""
+
+
+class TruncatedRecordingWarning(RecordingWarning):
     """The last line of a recording was cut short (a run that ended abruptly)."""
 
 
@@ -105,6 +114,18 @@ def _rows(batch: SampleBatch) -> str:
     return out.getvalue()
 
 
+def _open_for_writing(path: Path) -> TextIO:
+    """Create ``path`` (and its folder) for writing; a path a user got wrong is a RecordingError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise RecordingError(
+            str(path), None, f"cannot write: {why}; give a file path in a folder you can write to"
+        ) from None
+
+
 class RecordingWriter:
     """Appends batches to a recording file, flushing at least every ``flush_interval_s``.
 
@@ -121,8 +142,7 @@ class RecordingWriter:
         flush_interval_s: float = 1.0,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: TextIO | None = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._fh: TextIO | None = _open_for_writing(self.path)
         self._fh.write("\n".join(_header_lines(sensors, metadata or {})) + "\n")
         self._flush_interval_s = flush_interval_s
         self._last_flush = time.monotonic()
@@ -170,7 +190,7 @@ def _time_sorted(data: dict[str, SampleBatch]) -> Iterable[SampleBatch]:
 
 
 def write_labels(path: str | Path, strides: Iterable[GroundTruthStride]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+    with _open_for_writing(Path(path)) as fh:
         fh.write(",".join(LABEL_COLUMNS) + "\n")
         for s in strides:
             fh.write(f"{s.sensor},{s.stride},{s.t_ic_s!r},{s.label.value}\n")
@@ -187,9 +207,14 @@ def _sensor_infos(path: str, meta: dict[str, str], names: list[str]) -> dict[str
         try:
             rate_hz = float(rate) if rate is not None else 0.0
         except ValueError:
+            rate_hz = float("nan")
+        if rate is not None and not (np.isfinite(rate_hz) and rate_hz > 0):
             raise RecordingError(
-                path, None, f"metadata sensor.{name}.rate_hz = {rate!r} is not a number"
-            ) from None
+                path,
+                None,
+                f"metadata sensor.{name}.rate_hz = {rate!r} is not a positive number of Hz;"
+                " fix it, or delete the line to have the rate estimated from t_s",
+            )
         segment = vals["segment"] or ("shank" if "shank" in name else "foot")
         side = vals["side"] or (
             "left"
@@ -226,6 +251,10 @@ def read_recording(path: str | Path) -> Recording:
     except OSError as exc:
         raise RecordingError(p, None, f"cannot read: {exc.strerror}") from None
 
+    if not text.strip():
+        raise RecordingError(
+            p, None, "the file is empty (a run that recorded nothing?); no samples to read"
+        )
     ends_with_newline = text.endswith("\n")
     lines = text.split("\n")
     if ends_with_newline:
@@ -312,13 +341,31 @@ def read_recording(path: str | Path) -> Recording:
         data[name] = SampleBatch(name, arr[:, 0].copy(), arr[:, 1:4].copy(), arr[:, 4:7].copy())
     infos = _sensor_infos(p, meta, list(rows))
     for name, info in list(infos.items()):
+        t = data[name].t_s
+        est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         if info.rate_hz <= 0:
-            t = data[name].t_s
-            est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+            if est <= 0:
+                raise RecordingError(
+                    p,
+                    None,
+                    f"sensor {name!r} has a single sample and no sensor.{name}.rate_hz"
+                    " metadata, so its rate is unknown; add that line (Hz)",
+                )
             log.info("%s: no rate for %s in metadata; estimated %.1f Hz", p, name, est)
-            infos[name] = SensorInfo(
-                name, round(est, 3), info.segment, info.side, info.mount, info.model
-            )
+        else:
+            if est > 0 and abs(est / info.rate_hz - 1.0) > RATE_MISMATCH:
+                warnings.warn(
+                    f"{p}: metadata sensor.{name}.rate_hz says {info.rate_hz:g} Hz but its"
+                    f" samples are {1000.0 / est:.3g} ms apart ({est:.1f} Hz), so strides may"
+                    " be missed or misjudged; fix that line, or delete it to have the rate"
+                    " estimated from t_s",
+                    RecordingWarning,
+                    stacklevel=2,
+                )
+            continue
+        infos[name] = SensorInfo(
+            name, round(est, 3), info.segment, info.side, info.mount, info.model
+        )
     return Recording(infos, meta, data)
 
 

@@ -969,6 +969,12 @@ def simulate(
     )  # fmt: skip
     faults = list(faults)
     _check_faults(faults)
+    late = [f for f in faults if f.start_s >= duration_s]
+    if late:
+        raise SourceError(
+            f"simulator: fault {format_faults(late)} starts after the run ends"
+            f" ({duration_s:g} s); make the run longer or the fault earlier"
+        )
     rng = np.random.default_rng(seed)
     stride_mean = 120.0 / runner.cadence_spm
     n_out = math.floor(duration_s * rate_hz + 1e-9)

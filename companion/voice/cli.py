@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import time
 from typing import Any
 
@@ -63,8 +64,14 @@ def cmd_cues_say(args: argparse.Namespace) -> int:
 
     cfg, lib = _load(args)
     if args.id not in lib:
-        problems = lib.check([args.id])
-        raise CompanionError(problems[0])
+        close = difflib.get_close_matches(args.id, list(lib.ids), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise CompanionError(
+            f"no cue {args.id!r} in {lib.path}{hint}; cues: {', '.join(sorted(lib.ids))}"
+            " (`companion cues list` prints them)"
+        )
+    if args.times < 1:
+        raise CompanionError(f"--times {args.times}: say it at least once (--times 1 or more)")
     sink = make_sink(cfg.voice, lib, console=_out, audio_device=args.audio_device)
     try:
         for _ in range(args.times):
