@@ -1,4 +1,6 @@
-"""Estimator settings: baseline learning and the coach-set fault thresholds."""
+"""Estimator settings: baseline learning, the coach-set fault thresholds and the
+signal-processing windows (all with units; defaults come from running biomechanics,
+see docs/estimator.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,24 @@ class EstimatorSettings:
         max=90.0,
         unit="%",
     )
+    assumed_ankle_rom_deg: float = setting(
+        40.0,
+        "With a foot sensor only, the ankle's range is not measured: rigid is then a fall of "
+        "the foot's range by rigid_range_drop_pct of this typical relaxed running ankle range "
+        "(30-50 deg in the literature).",
+        min=10.0,
+        max=80.0,
+        unit="deg",
+    )
+    rigid_midstance_rate_dps: float = setting(
+        25.0,
+        "Foot sensor: rigid when the foot pitches this much faster in mid-stance than in the "
+        "runner's relaxed strides (a relaxed ankle lets the foot lie flat while the shank "
+        "rotates over it; a held ankle makes the foot turn with the shank).",
+        min=5.0,
+        max=300.0,
+        unit="deg/s",
+    )
     forced_dorsiflexion_deg: float = setting(
         8.0,
         "Forced dorsiflexion when the foot strike angle is this far above baseline.",
@@ -32,4 +52,43 @@ class EstimatorSettings:
         min=2.0,
         max=45.0,
         unit="deg",
+    )
+    noise_guard_mads: float = setting(
+        3.0,
+        "A fault also needs the feature this many robust SDs (1.4826 MAD) of the runner's "
+        "own relaxed stride-to-stride spread away from baseline.",
+        min=0.0,
+        max=20.0,
+    )
+    ic_lookahead_ms: float = setting(
+        40.0,
+        "Look-ahead that confirms an initial contact (adds to the decision latency).",
+        min=10.0,
+        max=150.0,
+        unit="ms",
+    )
+    max_gap_ms: float = setting(
+        120.0,
+        "Gaps from lost packets up to this long are bridged; a longer gap drops the stride.",
+        min=0.0,
+        max=1000.0,
+        unit="ms",
+    )
+    min_swing_peak_dps: float = setting(
+        100.0,
+        "Smallest sagittal gyro peak accepted as a mid-swing.",
+        min=20.0,
+        max=1000.0,
+        unit="deg/s",
+    )
+    min_stride_s: float = setting(
+        0.4, "Shortest accepted stride (IC to IC of the same foot).", min=0.2, max=2.0, unit="s"
+    )
+    max_stride_s: float = setting(2.0, "Longest accepted stride.", min=0.5, max=5.0, unit="s")
+    align_window_s: float = setting(
+        5.0,
+        "Seconds of running used to find the sensor's mounting automatically.",
+        min=2.0,
+        max=8.0,
+        unit="s",
     )

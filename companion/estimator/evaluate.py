@@ -1,0 +1,358 @@
+"""Measure the estimator against simulated runners with known ground truth.
+
+For each simulated runner (random cadence, strike style, range of motion, noise,
+3-D mounting, sampling rate, packet loss) and each sensor set-up, the run is fed
+through :class:`~companion.estimator.streaming.StreamingEstimator` in BLE-sized
+packets and every reported stride is matched to the true stride with the nearest
+initial contact. Reported:
+
+* per-label precision / recall / F1 after the baseline period (labels the set-up
+  supports only; strides of an unsupported fault count as that fault's truth and
+  can only be missed),
+* initial-contact timing error (median, 95th percentile), per sampling rate,
+* decision latency: true closing IC -> ``t_decided_s`` of the stride's report,
+* stride detection: true strides found, reports that match no true stride,
+* false fault cues per 10 minutes on fully relaxed runs, through the lead's
+  :class:`~companion.coach.policy.CuePolicy` with default settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from companion.estimator.settings import EstimatorSettings
+from companion.estimator.streaming import StreamingEstimator
+from companion.types import FAULT_LABELS, Label, SampleBatch, StrideReport
+
+SETUPS: dict[str, tuple[str, ...]] = {
+    "foot": ("foot",),
+    "shank": ("shank",),
+    "foot+shank": ("foot", "shank"),
+}
+RATES_HZ = (50.0, 100.0, 200.0, 400.0)
+MATCH_S = 0.1
+"""A report matches a true stride when their initial contacts are this close."""
+
+
+@dataclass
+class RunnerCase:
+    """One simulated runner of the evaluation."""
+
+    seed: int
+    rate_hz: float
+    packet_loss: float
+    faults: list[tuple[float, float, str]]
+    duration_s: float
+
+
+@dataclass
+class SetupResult:
+    """Everything measured for one sensor set-up."""
+
+    setup: str
+    supported: dict[str, set[Label]] = field(default_factory=dict)
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(true label, reported label) -> strides, after the baseline period."""
+    ic_err_ms: dict[float, list[float]] = field(default_factory=lambda: defaultdict(list))
+    to_err_ms: list[float] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    true_strides: int = 0
+    found_strides: int = 0
+    extra_reports: int = 0
+    relaxed_minutes: float = 0.0
+    false_cues: int = 0
+    runners: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+
+    # ------------------------------------------------------------------ metrics
+    def labels_scored(self) -> list[Label]:
+        """Labels some sensor of the set-up claims (a shank alone claims none)."""
+        sup: set[Label] = set()
+        for s in self.supported.values():
+            if s != {Label.RELAXED}:
+                sup |= s
+        return [lab for lab in Label if lab in sup]
+
+    def prf(self, label: Label) -> tuple[float, float, float, int]:
+        lab = label.value
+        tp = self.confusion[(lab, lab)]
+        fp = sum(v for (t, p), v in self.confusion.items() if p == lab and t != lab)
+        fn = sum(v for (t, p), v in self.confusion.items() if t == lab and p != lab)
+        prec = tp / (tp + fp) if tp + fp else float("nan")
+        rec = tp / (tp + fn) if tp + fn else float("nan")
+        f1 = 2 * prec * rec / (prec + rec) if tp else 0.0
+        return prec, rec, f1, tp + fn
+
+    def ic_stats(self, rate_hz: float | None = None) -> tuple[float, float, int]:
+        if rate_hz is None:
+            errs = [e for v in self.ic_err_ms.values() for e in v]
+        else:
+            errs = list(self.ic_err_ms.get(rate_hz, []))
+        if not errs:
+            return float("nan"), float("nan"), 0
+        a = np.abs(np.asarray(errs))
+        return float(np.median(a)), float(np.percentile(a, 95)), len(a)
+
+    def latency_stats(self) -> tuple[float, float, float]:
+        if not self.latency_ms:
+            return float("nan"), float("nan"), float("nan")
+        a = np.asarray(self.latency_ms)
+        return float(np.median(a)), float(np.percentile(a, 95)), float(a.max())
+
+    def false_cues_per_10min(self) -> float:
+        return 10.0 * self.false_cues / self.relaxed_minutes if self.relaxed_minutes else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"setup": self.setup, "runners": self.runners, "labels": {}}
+        for lab in self.labels_scored():
+            p, r, f, n = self.prf(lab)
+            out["labels"][lab.value] = {"precision": p, "recall": r, "f1": f, "strides": n}
+        med, p95, n = self.ic_stats()
+        out["ic_error_ms"] = {"median": med, "p95": p95, "n": n}
+        out["ic_error_ms_by_rate"] = {
+            str(int(r)): dict(zip(("median", "p95", "n"), self.ic_stats(r), strict=True))
+            for r in sorted(self.ic_err_ms)
+        }
+        lm, lp, lx = self.latency_stats()
+        out["latency_ms"] = {"median": lm, "p95": lp, "max": lx}
+        out["strides_found"] = self.found_strides / self.true_strides if self.true_strides else 0
+        out["extra_reports"] = self.extra_reports
+        out["false_cues_per_10min"] = self.false_cues_per_10min()
+        out["relaxed_minutes"] = self.relaxed_minutes
+        return out
+
+
+def fault_schedule(rng: np.random.Generator, duration_s: float) -> list[tuple[float, float, str]]:
+    """Relaxed warm-up, then each fault in random order with relaxed spells between."""
+    order = [lab.value for lab in FAULT_LABELS]
+    rng.shuffle(order)
+    t = 70.0  # alignment + baseline strides + margin
+    out = []
+    block = max(20.0, (duration_s - t) / len(order) - 15.0)
+    for lab in order:
+        if t + block > duration_s - 5.0:
+            break
+        out.append((t, t + block, lab))
+        t += block + 15.0
+    return out
+
+
+def make_cases(n_runners: int, minutes: float, seed: int) -> list[RunnerCase]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for i in range(n_runners):
+        dur = minutes * 60.0
+        cases.append(
+            RunnerCase(
+                seed=seed * 1000 + i,
+                rate_hz=RATES_HZ[i % len(RATES_HZ)],
+                packet_loss=float(rng.uniform(0.0, 0.05)),
+                faults=fault_schedule(rng, dur),
+                duration_s=dur,
+            )
+        )
+    return cases
+
+
+def packets(data: dict[str, SampleBatch], packet_s: float = 0.05) -> list[SampleBatch]:
+    """The run's samples as BLE-sized packets, in time order across sensors."""
+    from companion.source.base import interleave
+
+    return list(interleave(data, packet_s))
+
+
+def _nearest(t_true: np.ndarray, t: float) -> int | None:
+    if len(t_true) == 0:
+        return None
+    k = int(np.searchsorted(t_true, t))
+    best = None
+    for j in (k - 1, k):
+        if 0 <= j < len(t_true) and (best is None or abs(t_true[j] - t) < abs(t_true[best] - t)):
+            best = j
+    if best is None or abs(t_true[best] - t) > MATCH_S:
+        return None
+    return best
+
+
+def score_run(
+    res: SetupResult,
+    reports: Sequence[StrideReport],
+    events: dict[str, dict[str, np.ndarray]],
+    rate_hz: float,
+    supported: dict[str, set[Label]],
+) -> None:
+    """Add one run's reports, matched against the simulator's true events, to ``res``."""
+    by_sensor: dict[str, list[StrideReport]] = defaultdict(list)
+    for r in reports:
+        by_sensor[r.sensor].append(r)
+    for sensor, ev in events.items():
+        t_ic = np.asarray(ev["t_ic_s"], dtype=float)
+        t_to = np.asarray(ev.get("t_to_s", np.full(len(t_ic), np.nan)), dtype=float)
+        labels = [str(x) for x in ev["label"]]
+        res.supported[sensor] = supported.get(sensor, set())
+        # a sensor that claims no ankle fault (shank alone) is not scored on labels
+        claims = res.supported[sensor] != {Label.RELAXED}
+        matched: set[int] = set()
+        reps = by_sensor.get(sensor, [])
+        # strides the estimator could have reported: those after its first report
+        first = reps[0].t_ic_s - MATCH_S if reps else np.inf
+        last = reps[-1].t_ic_s + MATCH_S if reps else -np.inf
+        res.true_strides += int(np.sum((t_ic >= first) & (t_ic <= last)))
+        for r in reps:
+            j = _nearest(t_ic, r.t_ic_s)
+            if j is None:
+                res.extra_reports += 1
+                continue
+            matched.add(j)
+            res.ic_err_ms[rate_hz].append(1000.0 * (r.t_ic_s - t_ic[j]))
+            if j < len(t_to) and np.isfinite(t_to[j]):
+                res.to_err_ms.append(1000.0 * (r.t_to_s - t_to[j]))
+            k = _nearest(t_ic, r.t_end_s)
+            if k is not None:
+                res.latency_ms.append(1000.0 * (r.t_decided_s - t_ic[k]))
+            if r.baseline_ready and claims:
+                res.confusion[(labels[j], r.label.value)] += 1
+        res.found_strides += len(matched)
+
+
+def count_fault_cues(reports: Sequence[StrideReport]) -> int:
+    from companion.coach.policy import CuePolicy
+    from companion.coach.settings import CoachSettings
+
+    policy = CuePolicy(CoachSettings())
+    faults = {lab.value for lab in FAULT_LABELS}
+    n = 0
+    for r in reports:
+        for cue in policy.on_stride(r):
+            if cue.reason in faults:
+                n += 1
+    return n
+
+
+def run_estimator(
+    sensors: dict[str, Any], data: dict[str, SampleBatch], settings: EstimatorSettings
+) -> tuple[list[StrideReport], StreamingEstimator, int]:
+    est = StreamingEstimator(sensors, settings)
+    out: list[StrideReport] = []
+    n = 0
+    for b in packets(data):
+        out.extend(est.push(b))
+        n += len(b)
+    out.extend(est.finish())
+    return out, est, n
+
+
+def evaluate(
+    n_runners: int = 20,
+    minutes: float = 4.0,
+    relaxed_minutes: float = 3.0,
+    setups: Sequence[str] = ("foot", "shank", "foot+shank"),
+    seed: int = 1,
+    settings: EstimatorSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, SetupResult]:
+    """Run the whole evaluation; returns one :class:`SetupResult` per set-up."""
+    from companion.source import simulator as simmod
+
+    settings = settings or EstimatorSettings()
+    results = {s: SetupResult(s) for s in setups}
+    cases = make_cases(n_runners, minutes, seed)
+    for i, case in enumerate(cases):
+        rng = np.random.default_rng(case.seed)
+        runner = simmod.RunnerParams.random(rng)
+        faults = [simmod.FaultSegment(a, b, Label(lab)) for a, b, lab in case.faults]
+        for setup in setups:
+            res = results[setup]
+            sensors = SETUPS[setup]
+            t0 = time.perf_counter()
+            run = simmod.simulate(
+                case.duration_s,
+                case.rate_hz,
+                runner=runner,
+                faults=faults,
+                sensors=sensors,
+                seed=case.seed,
+                packet_loss=case.packet_loss,
+            )
+            t1 = time.perf_counter()
+            reps, est, n = run_estimator(run.recording.sensors, run.recording.data, settings)
+            res.seconds += time.perf_counter() - t1
+            res.samples += n
+            sup = {s: est.supported_labels(s) for s in run.recording.sensors}
+            score_run(res, reps, run.events, case.rate_hz, sup)
+            # a fully relaxed run of the same runner: false fault cues
+            if relaxed_minutes > 0:
+                calm = simmod.simulate(
+                    relaxed_minutes * 60.0,
+                    case.rate_hz,
+                    runner=runner,
+                    faults=[],
+                    sensors=sensors,
+                    seed=case.seed + 500_000,
+                    packet_loss=case.packet_loss,
+                )
+                calm_reps, _, _ = run_estimator(
+                    calm.recording.sensors, calm.recording.data, settings
+                )
+                res.false_cues += count_fault_cues(calm_reps)
+                res.relaxed_minutes += relaxed_minutes
+            res.runners += 1
+            if progress:
+                progress(
+                    f"runner {i + 1}/{len(cases)} {setup}: {case.rate_hz:.0f} Hz, "
+                    f"loss {100 * case.packet_loss:.1f}%, {len(reps)} strides "
+                    f"(simulated in {t1 - t0:.1f} s)"
+                )
+    return results
+
+
+# --------------------------------------------------------------------------- tables
+def _f(x: float, nd: int = 3) -> str:
+    return "n/a" if x != x else f"{x:.{nd}f}"
+
+
+def format_tables(results: dict[str, SetupResult]) -> str:
+    """Markdown tables of the results (what docs/estimator.md shows)."""
+    lines: list[str] = []
+    lines.append("| set-up | label | precision | recall | F1 | strides |")
+    lines.append("|---|---|---|---|---|---|")
+    for res in results.values():
+        scored = res.labels_scored()
+        for lab in Label:
+            if lab in scored:
+                p, r, f, n = res.prf(lab)
+                lines.append(f"| {res.setup} | {lab.value} | {_f(p)} | {_f(r)} | {_f(f)} | {n} |")
+            else:
+                lines.append(f"| {res.setup} | {lab.value} | not supported | | | |")
+    lines.append("")
+    rates = sorted({r for res in results.values() for r in res.ic_err_ms})
+    head = " | ".join(f"IC error at {r:.0f} Hz, median / p95 (ms)" for r in rates)
+    lines.append(
+        f"| set-up | strides found | extra reports | {head} | "
+        "toe-off error median (ms) | decision latency median / p95 / max (ms) | "
+        "false cues per 10 min relaxed |"
+    )
+    lines.append("|---|---|---|" + "---|" * len(rates) + "---|---|---|")
+    for res in results.values():
+        cells = []
+        for r in rates:
+            med, p95, _ = res.ic_stats(r)
+            cells.append(f"{_f(med, 1)} / {_f(p95, 1)}")
+        to = float(np.median(np.abs(res.to_err_ms))) if res.to_err_ms else float("nan")
+        lm, lp, lx = res.latency_stats()
+        found = res.found_strides / res.true_strides if res.true_strides else float("nan")
+        lines.append(
+            f"| {res.setup} | {_f(100 * found, 1)}% | {res.extra_reports} | "
+            + " | ".join(cells)
+            + f" | {_f(to, 1)} | {_f(lm, 0)} / {_f(lp, 0)} / {_f(lx, 0)} | "
+            f"{_f(res.false_cues_per_10min(), 2)} ({res.false_cues} in "
+            f"{res.relaxed_minutes:.0f} min) |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,515 @@
+"""Small numpy functions the streaming estimator is built from.
+
+Each works on plain arrays, knows nothing about streaming, and can be tested alone.
+Sensor axes are named ``_x/_y/_z``; segment axes (after alignment) ``_ap/_ml/_si``
+as defined in :mod:`companion.types`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
+
+from companion.errors import ConfigError
+from companion.types import G_MPS2
+
+GYR_SATURATION_DPS = 1990.0
+"""Gyro samples at or beyond this are treated as clipped (common range ±2000 deg/s)."""
+ACC_SATURATION_MPS2 = 15.9 * G_MPS2
+"""Accelerometer samples at or beyond this are treated as clipped (common range ±16 g)."""
+
+_AXES = {"ap": 0, "ml": 1, "si": 2}
+
+
+# --------------------------------------------------------------------------- gaps
+@dataclass(frozen=True)
+class Regularised:
+    """Samples put on the sensor's nominal-rate grid.
+
+    ``t_s``/``acc``/``gyr`` hold one row per grid step after the previous sample;
+    ``filled`` marks rows interpolated across a short gap; ``breaks`` are row
+    positions before which a gap was too long to bridge (the stream restarts there).
+    """
+
+    t_s: np.ndarray
+    acc: np.ndarray
+    gyr: np.ndarray
+    filled: np.ndarray
+    breaks: np.ndarray
+
+
+def regularise(
+    t_s: np.ndarray,
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    rate_hz: float,
+    max_gap_s: float,
+    prev: tuple[float, np.ndarray, np.ndarray] | None,
+) -> Regularised:
+    """Bridge short gaps (lost packets) by linear interpolation on the nominal grid.
+
+    Each step between consecutive timestamps counts ``rint(dt * rate_hz)`` grid
+    samples (at least one), so timestamp jitter below half a sample period does
+    not create gaps. A gap whose missing part exceeds ``max_gap_s`` is not
+    bridged: it is reported in ``breaks`` and no sample is invented for it. The
+    result depends only on the samples, never on how they were chunked.
+    """
+    n = len(t_s)
+    if n == 0:
+        z = np.zeros(0)
+        return Regularised(z, np.zeros((0, 3)), np.zeros((0, 3)), z.astype(bool), z.astype(int))
+    t_all = t_s if prev is None else np.concatenate(([prev[0]], t_s))
+    origin = 0 if prev is None else 1
+    steps = np.maximum(np.rint(np.diff(t_all) * rate_hz).astype(np.int64), 1)
+    long_gap = (steps - 1) / rate_hz > max_gap_s
+    if long_gap.any():
+        steps[long_gap] = 1
+    if not (steps > 1).any():  # fast path: nothing to fill
+        breaks = np.flatnonzero(long_gap) + 1 - origin
+        return Regularised(t_s, acc, gyr, np.zeros(n, dtype=bool), breaks)
+    if prev is None:
+        acc_all, gyr_all = acc, gyr
+    else:
+        acc_all = np.vstack((prev[1][None, :], acc))
+        gyr_all = np.vstack((prev[2][None, :], gyr))
+    pos = np.concatenate(([0], np.cumsum(steps)))
+    grid = np.arange(pos[-1] + 1)
+    t_out = np.interp(grid, pos, t_all)
+    acc_out = np.column_stack([np.interp(grid, pos, acc_all[:, c]) for c in range(3)])
+    gyr_out = np.column_stack([np.interp(grid, pos, gyr_all[:, c]) for c in range(3)])
+    filled = np.ones(len(grid), dtype=bool)
+    filled[pos] = False
+    breaks = pos[1:][long_gap]
+    start = 1 if origin else 0
+    return Regularised(
+        t_out[start:], acc_out[start:], gyr_out[start:], filled[start:], breaks - start
+    )
+
+
+# --------------------------------------------------------------------------- alignment
+def parse_mount(spec: str) -> np.ndarray:
+    """An explicit mounting -> rotation matrix ``R`` with ``v_segment = R @ v_sensor``.
+
+    ``spec`` names, for the sensor's x, y and z axes in turn, the segment axis each
+    points along: ``"ap,ml,si"`` (sensor x forward, y to the runner's right, z down),
+    ``"-si,ap,-ml"`` ... (``x=``/``y=``/``z=`` prefixes are allowed).
+    """
+    parts = [p.strip().lower() for p in spec.replace(" ", "").split(",") if p.strip()]
+    problem = (
+        f"sensor mount {spec!r} is not understood: give 'auto' or the segment axis "
+        "(ap, ml, si, each optionally with a '-') that the sensor's x, y and z axes point "
+        'along, e.g. mount = "ap,ml,si" or mount = "x=-si,y=ap,z=-ml"'
+    )
+    if len(parts) != 3:
+        raise ConfigError(problem)
+    rot = np.zeros((3, 3))
+    for i, part in enumerate(parts):
+        if "=" in part:
+            key, part = part.split("=", 1)
+            if key != "xyz"[i]:
+                raise ConfigError(problem)
+        sign = -1.0 if part.startswith("-") else 1.0
+        name = part.lstrip("+-")
+        if name not in _AXES:
+            raise ConfigError(problem)
+        rot[_AXES[name], i] = sign
+    if abs(abs(np.linalg.det(rot)) - 1.0) > 1e-9:
+        raise ConfigError(problem + " (each segment axis must appear exactly once)")
+    if np.linalg.det(rot) < 0:
+        raise ConfigError(
+            f"sensor mount {spec!r} describes a left-handed frame; flip the sign of one axis"
+        )
+    return rot
+
+
+def quasi_static_mask(
+    acc: np.ndarray, gyr: np.ndarray, rate_hz: float, gyr_max_dps: float, acc_tol_mps2: float
+) -> np.ndarray:
+    """Samples where the segment is nearly still: little rotation and |acc| close to g."""
+    w = max(1, round(0.03 * rate_hz))
+    gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), w, mode="nearest")
+    an = uniform_filter1d(np.linalg.norm(acc, axis=1), w, mode="nearest")
+    return (gn < gyr_max_dps) & (np.abs(an - G_MPS2) < acc_tol_mps2)
+
+
+def stance_centres(gyr_norm_dps: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Indices of the least-rotating instant of each stance (gyro only).
+
+    The smoothed (30 ms) angular-rate norm is a local minimum within +-0.25 s and
+    below 30 % of its 95th percentile: mid-stance, whatever the accelerometer shows.
+    """
+    w = max(1, round(0.03 * rate_hz))
+    gs = uniform_filter1d(gyr_norm_dps, w, mode="nearest")
+    half = max(1, round(0.25 * rate_hz))
+    mn = minimum_filter1d(gs, 2 * half + 1, mode="nearest")
+    p95 = float(np.percentile(gyr_norm_dps, 95))
+    # mid-stance of a stride, not standing: a swing within +-0.4 s
+    reach = max(1, round(0.4 * rate_hz))
+    mx = maximum_filter1d(gyr_norm_dps, 2 * reach + 1, mode="nearest")
+    idx = np.flatnonzero((gs <= mn) & (gs < 0.3 * p95) & (mx > 0.5 * p95))
+    if len(idx) == 0:
+        return idx
+    keep = np.concatenate(([True], np.diff(idx) > half))  # one per plateau
+    return idx[keep]
+
+
+def estimate_alignment(
+    acc: np.ndarray,
+    gyr: np.ndarray,
+    rate_hz: float,
+    segment: str,
+    standing_up: np.ndarray | None = None,
+    allow_fallback: bool = True,
+) -> np.ndarray | None:
+    """Find the sensor-to-segment rotation from running data (no configuration).
+
+    * **medio-lateral axis** = the principal axis of the angular velocity while
+      moving: sagittal rotation dominates the foot's and the shank's motion in
+      running (the same idea as the functional calibration of Favre et al. 2009
+      and the PCA alignment used in gaitmap).
+    * **vertical** = the mean specific force (gravity) while standing
+      (``standing_up``, if the runner stood still), else over the quasi-static
+      samples (foot flat: little rotation, |acc| close to g), else around the
+      least-rotating mid-stance instants, else over the whole window (shank).
+    * **sign** (which way is forward), from physics, not from the mounting: for the
+      foot, the direction it travels between two mid-stances (a zero-velocity-update
+      strapdown, :func:`forward_travel_m`); failing that, the heel rise after
+      mid-stance, which turns the foot toes-down for every strike style. For the
+      shank, its largest rotation rate is the forward swing (positive).
+
+    Returns ``R`` with ``v_segment = R @ v_sensor`` (rows ap, ml, si), or ``None``
+    when the window holds too little running to decide (or, with
+    ``allow_fallback=False``, when the foot's travel is not clear).
+    """
+    gn = np.sqrt(np.sum(gyr * gyr, axis=1))
+    moving = gn > 100.0
+    if moving.sum() < max(rate_hz * 1.0, 0.3 * len(gn)):
+        return None  # mostly standing: wait for more running
+    cov = np.cov(gyr[moving].T)
+    w, v = np.linalg.eigh(cov)
+    ml = v[:, -1]
+    if w[-1] < 2.0 * w[-2]:
+        return None  # no dominant rotation axis: not running (yet)
+    centres = stance_centres(gn, rate_hz)
+    h = max(1, round(0.015 * rate_hz))
+    p95 = float(np.percentile(gn, 95))
+    still = np.zeros(len(gn), dtype=bool)
+    for frac, tol in ((0.03, 1.0), (0.06, 1.5), (0.1, 2.0)):
+        still = quasi_static_mask(acc, gyr, rate_hz, max(15.0, frac * p95), tol)
+        if still.sum() >= max(3, 0.05 * rate_hz):
+            break
+    if standing_up is not None and np.linalg.norm(standing_up) > 0:
+        up = np.asarray(standing_up, dtype=float)
+    elif still.sum() >= max(3, 0.05 * rate_hz):
+        up = acc[still].mean(axis=0)
+    elif len(centres) >= 2:
+        up = np.mean([acc[max(0, c - h) : c + h + 1].mean(axis=0) for c in centres], axis=0)
+    else:
+        up = acc.mean(axis=0)
+    up = up - np.dot(up, ml) * ml
+    if np.linalg.norm(up) < 1e-6:
+        return None
+    up /= np.linalg.norm(up)
+    si = -up
+    g_ml = gyr @ ml
+    if segment == "foot":
+        fwd = forward_travel_m(acc, g_ml, ml, si, rate_hz, centres)
+        votes_travel = 0.0 if fwd is None or abs(fwd) <= 0.2 else float(np.sign(fwd))
+        votes_swing = swing_before_impact_sign(acc, g_ml, rate_hz)
+        if votes_travel and votes_swing and votes_travel != votes_swing and not allow_fallback:
+            return None  # the two physical cues disagree: wait for more running
+        if votes_swing:
+            sign = votes_swing
+        elif votes_travel:
+            sign = votes_travel
+        elif not allow_fallback:
+            return None  # not clear yet: try again on more running
+        else:
+            span = max(1, round(0.15 * rate_hz))
+            # rotation (deg) in the 0.15 s after each mid-stance: the heel rise
+            votes = np.array(
+                [
+                    float(np.sum(g_ml[c : c + span])) / rate_hz
+                    for c in centres
+                    if c + span <= len(g_ml)
+                ]
+            )
+            votes = votes[np.abs(votes) >= 2.0]
+            if len(votes) < 2:
+                return None
+            sign = -np.sign(np.sum(votes)) or 1.0
+    else:
+        hi, lo = np.percentile(g_ml, [99.5, 0.5])
+        sign = 1.0 if hi >= -lo else -1.0
+    ml = ml * sign
+    ap = np.cross(ml, si)
+    ap /= np.linalg.norm(ap)
+    ml = np.cross(si, ap)
+    return np.vstack((ap, ml, si))
+
+
+def swing_before_impact_sign(acc: np.ndarray, g_ml: np.ndarray, rate_hz: float) -> float:
+    """+1 or -1: the sign that makes the foot's swing rotation toes-up, 0 if unclear.
+
+    At each landing impact (a jerk peak of at least ``400 g/s``, one per 0.3 s), the
+    foot has just swung from its toes-down push-off (-40..-70 deg) to its strike
+    angle (-15..+25 deg): the rotation over the 0.35 s before the impact is large
+    and toes-up (positive) for every strike style. Needs three impacts agreeing
+    three to one.
+    """
+    if len(acc) < 3:
+        return 0.0
+    d = np.diff(acc, axis=0)
+    jerk = np.concatenate(([0.0], np.sqrt(np.sum(d * d, axis=1)))) * rate_hz / G_MPS2
+    half = max(1, round(0.3 * rate_hz))
+    peaks = np.flatnonzero((jerk >= maximum_filter1d(jerk, 2 * half + 1)) & (jerk >= 400.0))
+    back = round(0.35 * rate_hz)
+    gap = max(1, round(0.02 * rate_hz))
+    votes = [float(np.sum(g_ml[k - back : k - gap])) / rate_hz for k in peaks if k >= back]
+    votes = [v for v in votes if abs(v) >= 20.0]
+    if len(votes) < 3:
+        return 0.0
+    pos = sum(v > 0 for v in votes)
+    if pos >= 0.75 * len(votes):
+        return 1.0
+    if pos <= 0.25 * len(votes):
+        return -1.0
+    return 0.0
+
+
+def forward_travel_m(
+    acc: np.ndarray,
+    g_ml: np.ndarray,
+    ml: np.ndarray,
+    si: np.ndarray,
+    rate_hz: float,
+    centres: np.ndarray,
+) -> float | None:
+    """Median horizontal travel (m) of the foot per stride along ``ap = ml x si``.
+
+    A planar strapdown between consecutive mid-stances (``centres``): the sagittal
+    tilt is the integrated rate (from the gravity tilt at the start), the specific
+    force is turned into the level frame, the velocity is integrated and forced to
+    zero at both mid-stances (the zero-velocity update of foot-mounted inertial
+    navigation, e.g. Peruzzi et al. 2011, Rampp et al. 2015), and the displacement
+    integrated. A foot travels a metre or more forward per running stride, so the
+    sign of the result tells which way ``ap`` points. ``None`` below two strides.
+    """
+    ap = np.cross(ml, si)
+    n = np.linalg.norm(ap)
+    if n < 1e-9:
+        return None
+    ap /= n
+    a_ap, a_si = acc @ ap, acc @ si
+    travel = []
+    for a, b in itertools.pairwise(centres):
+        span = (b - a) / rate_hz
+        if not 0.35 <= span <= 2.0:
+            continue
+        theta = np.radians(np.cumsum(g_ml[a:b]) / rate_hz)
+        theta += np.arctan2(a_ap[a], -a_si[a])
+        fx = a_ap[a:b] * np.cos(theta) + a_si[a:b] * np.sin(theta)
+        vx = np.cumsum(fx) / rate_hz
+        vx -= np.linspace(0.0, vx[-1], len(vx))
+        travel.append(float(np.sum(vx)) / rate_hz)
+    if len(travel) < 2:
+        return None
+    return float(np.median(travel))
+
+
+# --------------------------------------------------------------------------- angles
+def accel_pitch_deg(acc_ap: np.ndarray, acc_si: np.ndarray) -> float:
+    """Sagittal tilt (toes up positive) from gravity over a quasi-static window."""
+    return float(np.degrees(np.arctan2(np.mean(acc_ap), -np.mean(acc_si))))
+
+
+def accel_roll_deg(acc_ml: np.ndarray, acc_si: np.ndarray) -> float:
+    """Frontal tilt (rotation about ap, right side down positive) from gravity."""
+    return float(np.degrees(np.arctan2(-np.mean(acc_ml), -np.mean(acc_si))))
+
+
+def dedrifted_angle(
+    rate_dps: np.ndarray, start_deg: float, end_deg: float, rate_hz: float
+) -> np.ndarray:
+    """Integrate an angular rate between two accelerometer-anchored instants.
+
+    The integral is forced to go from ``start_deg`` to ``end_deg`` by removing a
+    linear drift: the zero-velocity/still-phase reset of foot-mounted inertial
+    gait analysis (e.g. Peruzzi et al. 2011; Rampp et al. 2015), which also
+    absorbs gyro bias and most of the error of clipped swing peaks.
+    """
+    n = len(rate_dps)
+    if n < 2:
+        return np.full(n, start_deg)
+    theta = np.concatenate(([0.0], np.cumsum(0.5 * (rate_dps[1:] + rate_dps[:-1])))) / rate_hz
+    err = theta[-1] - (end_deg - start_deg)
+    return start_deg + theta - err * np.linspace(0.0, 1.0, n)
+
+
+# --------------------------------------------------------------------------- events
+def first_swing_peak(
+    g_ml: np.ndarray, half_window: int, threshold_dps: float, first: int
+) -> int | None:
+    """Index of the first mid-swing in ``g_ml[first:len-half_window]``.
+
+    A mid-swing is the largest sagittal angular rate within ±``half_window``
+    samples that exceeds ``threshold_dps`` (the swing peak of Mariani et al. 2013
+    and Falbriard et al. 2018; the maximum of gaitmap's ``gyr_ml`` in swing).
+    """
+    last = len(g_ml) - half_window
+    if last <= first:
+        return None
+    lo = max(0, first - half_window)
+    seg = g_ml[lo:]
+    mx = maximum_filter1d(seg, 2 * half_window + 1, mode="nearest")
+    cand = seg[first - lo : last - lo]
+    hits = np.flatnonzero((cand >= mx[first - lo : last - lo]) & (cand >= threshold_dps))
+    return int(hits[0]) + first if len(hits) else None
+
+
+def first_contact(
+    g_ml: np.ndarray, half_window: int, below_dps: float, first: int, rise_dps: float = 0.0
+) -> int | None:
+    """Index of the initial contact in ``g_ml[first:len-half_window]``.
+
+    Falbriard et al. (2018, Front. Physiol. 9:610) found the minimum of the foot's
+    pitch angular velocity after mid-swing the most precise initial-contact
+    feature in running (2 ms precision, all strike styles): the foot (and shank)
+    stops rotating forward and is slapped back when it meets the ground. Online,
+    the first local minimum that is the smallest value within ±``half_window``
+    samples and lies below ``below_dps`` is taken; the half window is the fixed
+    look-ahead that confirms it, and the rate must have risen again by at least
+    ``rise_dps`` at its end (a real landing, not a wiggle on a slow late swing).
+    """
+    last = len(g_ml) - half_window
+    if last <= first:
+        return None
+    lo = max(0, first - half_window)
+    seg = g_ml[lo:]
+    mn = minimum_filter1d(seg, 2 * half_window + 1, mode="nearest")
+    cand = seg[first - lo : last - lo]
+    after = seg[first - lo + half_window : last - lo + half_window]
+    hits = np.flatnonzero(
+        (cand <= mn[first - lo : last - lo]) & (cand <= below_dps) & (after - cand >= rise_dps)
+    )
+    return int(hits[0]) + first if len(hits) else None
+
+
+def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: float) -> int | None:
+    """Index of the first impact onset in ``jerk[: len - confirm]``.
+
+    An onset is a sample whose jerk (``|d acc / dt|``) is at least ``min_onset`` and at
+    least half the largest jerk of the ``confirm`` samples after it, that largest jerk
+    being at least ``min_peak``: the first steep edge of the landing transient (an
+    impact rings for a few cycles after contact, and a later edge may be steeper).
+    Clipped (saturated) accelerations keep a steep rising edge.
+    """
+    n = len(jerk) - confirm
+    if n <= 0:
+        return None
+    # max over [k, k + confirm]
+    ahead = maximum_filter1d(jerk, confirm + 1, origin=-((confirm + 1) // 2), mode="nearest")
+    ok = (ahead[:n] >= min_peak) & (jerk[:n] >= min_onset) & (jerk[:n] >= 0.5 * ahead[:n])
+    hits = np.flatnonzero(ok)
+    return int(hits[0]) if len(hits) else None
+
+
+LOSSY_ALPHA = 0.5
+"""Largest weight of the gyro prediction over a cycle with lost samples."""
+MIN_CHAIN_S = 5.0
+"""Shortest run of complete cycles whose gyro/accelerometer balance feeds the bias."""
+
+
+class StanceTiltFilter:
+    """A segment's tilt at each still mid-stance instant: gyro and gravity fused.
+
+    At every stance the accelerometer gives the tilt from gravity (noisy: the foot
+    is never perfectly still in running), the gyroscope the rotation since the last
+    stance (exact but biased). Per stance::
+
+        predicted = previous + integral(rate - bias) over the cycle
+        tilt      = alpha * predicted + (1 - alpha) * accelerometer
+
+    with ``alpha`` growing from 0 to ``alpha_max`` over the first cycles (a
+    complementary filter sampled once per stride). The gyro bias is the total gyro
+    rotation minus the total accelerometer change over every contiguous chain of
+    complete cycles (no lost samples) of at least ``MIN_CHAIN_S``, divided by their
+    duration: accelerometer noise enters only at the chain ends, so the estimate
+    sharpens as the run goes on. A bias
+    measured while standing (``prior_dps``) counts as ``prior_weight_s`` seconds.
+    """
+
+    def __init__(self, alpha_max: float = 0.95, min_bias_span_s: float = 10.0) -> None:
+        self.alpha_max = alpha_max
+        self.min_bias_span_s = min_bias_span_s
+        self.prior_dps = 0.0
+        self.prior_weight_s = 0.0
+        self._num = 0.0  # closed chains: gyro rotation - accelerometer change (deg)
+        self._den = 0.0  # closed chains: seconds
+        self._chain_gyro = 0.0
+        self._chain_s = 0.0
+        self._chain_first = 0.0
+        self._last_accel = 0.0
+        self._n = 0
+        self.tilt_deg: float | None = None
+
+    def _close_chain(self) -> None:
+        # a short chain's two accelerometer ends weigh too much: only long ones count
+        if self._chain_s >= MIN_CHAIN_S:
+            self._num += self._chain_gyro - (self._last_accel - self._chain_first)
+            self._den += self._chain_s
+        self._chain_gyro = self._chain_s = 0.0
+
+    def _open_chain(self, accel_deg: float) -> None:
+        self._close_chain()
+        self._chain_first = self._last_accel = accel_deg
+
+    def restart(self) -> None:
+        """The chain of cycles is broken (long gap, lost stride): start afresh."""
+        self._close_chain()
+        self.tilt_deg = None
+        self._n = 0
+
+    def bias_dps(self) -> float:
+        num, span = self._num, self._den
+        if self._chain_s >= MIN_CHAIN_S:
+            num += self._chain_gyro - (self._last_accel - self._chain_first)
+            span += self._chain_s
+        if span < self.min_bias_span_s:
+            return self.prior_dps
+        return (num + self.prior_dps * self.prior_weight_s) / (span + self.prior_weight_s)
+
+    def first(self, accel_deg: float) -> float:
+        """The first stance after a restart: the accelerometer alone."""
+        self._open_chain(accel_deg)
+        self._n = 0
+        self.tilt_deg = accel_deg
+        return accel_deg
+
+    def update(
+        self, gyro_rotation_deg: float, span_s: float, accel_deg: float, whole: bool = True
+    ) -> float:
+        """Next stance: ``gyro_rotation_deg`` is the raw integral since the last one.
+
+        ``whole=False`` (samples were lost in the cycle; a bridged swing peak loses
+        area): the gyro part gets at most ``LOSSY_ALPHA`` of the weight and the cycle
+        is left out of the bias estimate.
+        """
+        if self.tilt_deg is None:
+            return self.first(accel_deg)
+        predicted = self.tilt_deg + gyro_rotation_deg - self.bias_dps() * span_s
+        if whole:
+            self._chain_gyro += gyro_rotation_deg
+            self._chain_s += span_s
+            self._last_accel = accel_deg
+        else:
+            self._open_chain(accel_deg)
+        self._n += 1
+        alpha = min(self.alpha_max, self._n / (self._n + 1.0))
+        if not whole:
+            alpha = min(alpha, LOSSY_ALPHA)
+        self.tilt_deg = alpha * predicted + (1.0 - alpha) * accel_deg
+        return self.tilt_deg

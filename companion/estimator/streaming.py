@@ -1,0 +1,797 @@
+"""The streaming estimator: sample batches in, labelled strides out.
+
+Per sensor, a :class:`SensorTrack` keeps a fixed-size buffer of the last few
+seconds (memory does not grow with the run) and runs, on whatever new samples a
+batch brings:
+
+1. **gap handling** – samples are put on the nominal-rate grid; short gaps from
+   lost packets are bridged, a long one restarts stride detection (no stride is
+   ever reported across it, none is invented);
+2. **alignment** – the sensor-to-segment rotation from gravity and the main
+   rotation axis (:func:`~companion.estimator.signals.estimate_alignment`), or the
+   configured mounting;
+3. **gait events** – mid-swing, initial contact (IC) and toe-off from the
+   sagittal angular rate (:mod:`companion.estimator.signals`);
+4. **per stride**, once its closing IC is confirmed: the sagittal and frontal
+   angles between two still mid-stance instants (gyro integration reset by the
+   accelerometer each stance), the features, and the label against the runner's
+   baseline (:mod:`companion.estimator.classify`).
+
+Every decision is a function of the samples up to a fixed look-ahead after the
+event, never of where batches begin or end, so any chunking of the same stream
+gives exactly the same reports. ``t_decided_s`` is the time of the sample that
+completed the decision (the closing IC plus the look-ahead), i.e. when a live
+stream delivering samples one by one would have emitted it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import replace
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from companion.errors import ConfigError
+from companion.estimator import signals as sig
+from companion.estimator.classify import SUPPORTED_LABELS, Baseline, classify
+from companion.estimator.profile import RunnerProfile
+from companion.estimator.settings import EstimatorSettings
+from companion.types import G_MPS2, Label, SampleBatch, SensorInfo, StrideReport
+
+IMPACT_MIN_G_PER_S = 400.0
+"""Smallest peak jerk (g/s) taken as a landing impact (also at least a quarter of the
+runner's recent impacts); swing motion of a foot at speed stays at 100-200 g/s."""
+IMPACT_BEFORE_DESCENT_S = 0.12
+"""The impact is searched from this long before the swing rate has dropped: a heel
+strike with the toes well up can land while the foot still rotates toes-up."""
+IMPACT_ONSET_G_PER_S = 100.0
+"""Smallest jerk (g/s) at the first sample of an impact."""
+
+BUFFER_S = 8.0
+"""Seconds of samples kept per sensor (alignment window plus a few strides)."""
+
+
+def _norm3(v: np.ndarray) -> np.ndarray:
+    return np.sqrt(v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1] + v[:, 2] * v[:, 2])
+
+
+def _median(values: deque[float]) -> float:
+    v = sorted(values)
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else 0.5 * (v[m - 1] + v[m])
+
+
+def _integral(rate_dps: np.ndarray, rate_hz: float) -> float:
+    """Trapezoidal integral of an angular rate (deg) over the samples given."""
+    if len(rate_dps) < 2:
+        return 0.0
+    return float(np.sum(0.5 * (rate_dps[1:] + rate_dps[:-1]))) / rate_hz
+
+
+def _rotate(rot: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    return (
+        rot[0, 0] * x + rot[0, 1] * y + rot[0, 2] * z,
+        rot[1, 0] * x + rot[1, 1] * y + rot[1, 2] * z,
+        rot[2, 0] * x + rot[2, 1] * y + rot[2, 2] * z,
+    )
+
+
+class SensorTrack:
+    """Everything the estimator knows about one sensor's stream.
+
+    Parameters
+    ----------
+    info
+        The sensor (rate, segment, side, mounting).
+    settings
+        Estimator settings.
+    baseline
+        A loaded baseline (from a runner profile), or ``None`` to learn one.
+    """
+
+    def __init__(
+        self, info: SensorInfo, settings: EstimatorSettings, baseline: Baseline | None = None
+    ) -> None:
+        if info.segment not in ("foot", "shank"):
+            raise ConfigError(
+                f"sensor {info.name!r}: segment {info.segment!r} is not supported; use foot or "
+                "shank"
+            )
+        if not (25.0 <= info.rate_hz <= 2000.0):
+            raise ConfigError(
+                f"sensor {info.name!r}: rate {info.rate_hz} Hz is outside 25..2000 Hz"
+            )
+        self.info = info
+        self.settings = settings
+        self.rate_hz = float(info.rate_hz)
+        fs = self.rate_hz
+        self.cap = math.ceil(max(BUFFER_S, 2.0 * settings.align_window_s + 1.0) * fs)
+        size = 2 * self.cap
+        self._t = np.zeros(size)
+        self._acc = np.zeros((size, 3))
+        self._gyr = np.zeros((size, 3))
+        self._filled = np.zeros(size, dtype=bool)
+        # derived, segment frame
+        self._g_ml = np.zeros(size)
+        self._g_ap = np.zeros(size)
+        self._a_ap = np.zeros(size)
+        self._a_ml = np.zeros(size)
+        self._a_si = np.zeros(size)
+        self._a_norm = np.zeros(size)
+        self._g_norm = np.zeros(size)
+        self._sat = np.zeros(size, dtype=bool)
+        self._jerk = np.zeros(size)
+        """|d acc / dt| (m/s³), sensor frame (rotation-invariant), 0 after a restart."""
+        self.base = 0
+        """Stream index of buffer row 0."""
+        self.n = 0
+        """Stream index one past the newest sample."""
+        self._derived_to = 0
+        self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
+        # windows in samples
+        self._w_ms = max(2, round(0.10 * fs))
+        self._l_ic = max(2, round(settings.ic_lookahead_ms / 1000.0 * fs))
+        self._max_ms_to_ic = round(0.6 * fs)
+        self._min_ms_to_ic = max(1, round(0.03 * fs))
+        self._stance_skip = round(0.15 * fs)
+        self._w_imp = max(1, round(0.02 * fs))
+        self._fallback_wait = round(0.08 * fs)
+        self._check_every = max(1, round(0.5 * fs))
+        # alignment
+        self.rotation: np.ndarray | None = None
+        self.aligned_t: float | None = None
+        """Sensor time at which the mounting became known."""
+        if info.mount and info.mount.strip().lower() != "auto":
+            self.rotation = sig.parse_mount(info.mount)
+            self.aligned_t = -math.inf
+        self._still_sum = np.zeros(3, dtype=np.int64)
+        self._still_gyr = np.zeros(3, dtype=np.int64)
+        self._still_n = 0
+        self._next_check = self._check_every
+        self._align_tries = 0
+        # tilt at each still mid-stance (gyro + gravity), kept across restarts
+        self._pitch = sig.StanceTiltFilter()
+        self._roll = sig.StanceTiltFilter()
+        # detection state
+        self.run_start = 0
+        self._reset_detection(0)
+        self._peaks: deque[float] = deque(maxlen=5)
+        self._impacts: deque[float] = deque(maxlen=5)
+        self._peak_med = 0.0
+        self._impact_med = 0.0
+        self._tilts: deque[tuple[int, float, float, float]] = deque(maxlen=6)
+        """(still index, tilt deg, decided time s, gyro bias deg/s) of recent stances."""
+        self.baseline = (
+            baseline if baseline is not None else Baseline(info.segment, settings.baseline_strides)
+        )
+        self.strides_reported = 0
+        self.drops: Counter[str] = Counter()
+        """Strides not reported, by reason (gap, no_contact, stride_time ...)."""
+        self.side_sign = -1.0 if info.side == "left" else 1.0
+        self.defer = False
+        """Hold reports for :meth:`finalize` (set when a shank partner adds ankle features)."""
+        self.traces: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self._trace: tuple[np.ndarray, np.ndarray, int] = (np.zeros(0), np.zeros(0), 0)
+
+    # ------------------------------------------------------------------ state
+    def _reset_detection(self, start: int) -> None:
+        self.run_start = start
+        self._mode = "ms"
+        self._scan = start
+        self._ms = -1
+        self._ms_peak = 0.0
+        self._descent: int | None = None
+        self._imp_scan = start
+        self._min_scan = start
+        self._gmin: int | None = None
+        self._last_ic: int | None = None
+        self._last_ic_ms: int | None = None
+        self._anchor: tuple[int, float, float] | None = None
+        self._pitch.restart()
+        self._roll.restart()
+
+    @property
+    def strides_dropped(self) -> int:
+        return sum(self.drops.values())
+
+    def _drop(self, reason: str, count: bool = True) -> None:
+        if count:
+            self.drops[reason] += 1
+
+    def _row(self, idx: int) -> int:
+        return idx - self.base
+
+    # ------------------------------------------------------------------ input
+    def push(self, batch: SampleBatch) -> list[StrideReport]:
+        if len(batch) == 0:
+            return []
+        t = np.asarray(batch.t_s, dtype=float)
+        if self._prev is not None and t[0] <= self._prev[0]:
+            raise ValueError(
+                f"sensor {self.info.name!r}: sample time {t[0]:.6f} s does not follow "
+                f"{self._prev[0]:.6f} s"
+            )
+        reg = sig.regularise(
+            t,
+            np.asarray(batch.acc, dtype=float),
+            np.asarray(batch.gyr, dtype=float),
+            self.rate_hz,
+            self.settings.max_gap_ms / 1000.0,
+            self._prev,
+        )
+        self._prev = (float(t[-1]), batch.acc[-1].astype(float), batch.gyr[-1].astype(float))
+        out: list[StrideReport] = []
+        cuts = [0, *[int(b) for b in reg.breaks], len(reg.t_s)]
+        for k in range(len(cuts) - 1):
+            if k > 0:
+                self._drop("gap", self._last_ic is not None)
+                self._reset_detection(self.n)
+                if self.rotation is None:
+                    self._next_check = self.n + self._check_every
+            lo, hi = cuts[k], cuts[k + 1]
+            step = max(1, self.cap // 4)
+            for s in range(lo, hi, step):
+                e = min(hi, s + step)
+                self._append(reg.t_s[s:e], reg.acc[s:e], reg.gyr[s:e], reg.filled[s:e])
+                out.extend(self._process())
+        return out
+
+    def _append(self, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, filled: np.ndarray) -> None:
+        m = len(t)
+        rows = self.n - self.base
+        if rows + m > 2 * self.cap:
+            keep = self.cap - m
+            drop = rows - keep
+            for arr in (
+                self._t,
+                self._acc,
+                self._gyr,
+                self._filled,
+                self._g_ml,
+                self._g_ap,
+                self._a_ap,
+                self._a_ml,
+                self._a_si,
+                self._a_norm,
+                self._g_norm,
+                self._sat,
+                self._jerk,
+            ):
+                arr[:keep] = arr[drop:rows]
+            self.base += drop
+            rows = keep
+        self._t[rows : rows + m] = t
+        self._acc[rows : rows + m] = acc
+        self._gyr[rows : rows + m] = gyr
+        self._filled[rows : rows + m] = filled
+        prev = self._acc[rows - 1] if rows > 0 and self.n > self.run_start else acc[0]
+        d = np.diff(acc, axis=0, prepend=prev[None, :])
+        self._jerk[rows : rows + m] = _norm3(d) * self.rate_hz
+        if self.rotation is None:
+            gn = _norm3(gyr)
+            an = _norm3(acc)
+            still = (gn < 8.0) & (np.abs(an - G_MPS2) < 0.3) & ~filled
+            if still.any():
+                # integer micro-units: the sum is exact, so it does not depend on chunking
+                self._still_sum += np.rint(acc[still] * 1e6).astype(np.int64).sum(axis=0)
+                self._still_gyr += np.rint(gyr[still] * 1e6).astype(np.int64).sum(axis=0)
+                self._still_n += int(still.sum())
+        self.n += m
+
+    # ------------------------------------------------------------------ processing
+    def _process(self) -> list[StrideReport]:
+        if self.rotation is None:
+            self._try_align()
+            if self.rotation is None:
+                return []
+        self._derive()
+        return self._scan_events()
+
+    def _try_align(self) -> None:
+        fs = self.rate_hz
+        win = round(self.settings.align_window_s * fs)
+        while self._next_check <= self.n:
+            m = self._next_check
+            self._next_check += self._check_every
+            start = max(self.run_start, m - win, self.base)
+            if m - start < win:
+                continue
+            a, b = self._row(start), self._row(m)
+            standing = None
+            if self._still_n >= 0.5 * fs:
+                standing = self._still_sum / 1e6 / self._still_n
+            self._align_tries += 1
+            rot = sig.estimate_alignment(
+                self._acc[a:b],
+                self._gyr[a:b],
+                fs,
+                self.info.segment,
+                standing,
+                allow_fallback=self._align_tries > 20,
+            )
+            if rot is not None:
+                self.rotation = rot
+                if self._still_n >= 0.5 * fs:
+                    # gyro bias while standing: a prior for the stance tilt filters
+                    bias = self._still_gyr / 1e6 / self._still_n
+                    self._pitch.prior_dps = float(bias @ rot[1])
+                    self._roll.prior_dps = float(bias @ rot[0])
+                    self._pitch.prior_weight_s = self._roll.prior_weight_s = 30.0
+                self.aligned_t = float(self._t[self._row(m) - 1])
+                self._derived_to = start
+                self._scan = start
+                self.run_start = max(self.run_start, start)
+                return
+
+    def _derive(self) -> None:
+        if self._derived_to >= self.n:
+            return
+        start = max(self._derived_to, self.base)
+        a, b = self._row(start), self._row(self.n)
+        rot = self.rotation
+        assert rot is not None
+        # element-wise (not a matrix product) so that every sample's value is
+        # bit-identical whatever the block size
+        acc = _rotate(rot, self._acc[a:b])
+        gyr = _rotate(rot, self._gyr[a:b])
+        self._g_ap[a:b] = gyr[0]
+        self._g_ml[a:b] = gyr[1]
+        self._a_ap[a:b] = acc[0]
+        self._a_ml[a:b] = acc[1]
+        self._a_si[a:b] = acc[2]
+        self._a_norm[a:b] = np.sqrt(acc[0] * acc[0] + acc[1] * acc[1] + acc[2] * acc[2])
+        self._g_norm[a:b] = np.sqrt(gyr[0] * gyr[0] + gyr[1] * gyr[1] + gyr[2] * gyr[2])
+        raw_g = np.abs(self._gyr[a:b]).max(axis=1)
+        raw_a = np.abs(self._acc[a:b]).max(axis=1)
+        self._sat[a:b] = (raw_g >= sig.GYR_SATURATION_DPS) | (raw_a >= sig.ACC_SATURATION_MPS2)
+        self._derived_to = self.n
+
+    def _scan_events(self) -> list[StrideReport]:
+        out: list[StrideReport] = []
+        g = self._g_ml
+        end = self._row(self.n)
+        while True:
+            if self._mode == "ic" and self._ms < self.base:
+                # the samples this search needs are gone (only a stalled stream can do that)
+                self._drop("no_contact", self._last_ic is not None)
+                self._reset_detection(max(self._scan, self.base))
+            if self._mode == "ms":
+                need = self._scan + self._w_ms
+                if need >= self.n:
+                    return out
+                lo = max(self.run_start, self._scan - self._w_ms, self.base)
+                thr = self.settings.min_swing_peak_dps
+                if self._peaks:
+                    thr = max(thr, 0.4 * self._peak_med)
+                j = sig.first_swing_peak(g[self._row(lo) : end], self._w_ms, thr, self._scan - lo)
+                if j is None:
+                    self._scan = max(self._scan, self.n - self._w_ms)
+                    return out
+                ms = j + lo
+                self._ms = ms
+                self._ms_peak = float(g[self._row(ms)])
+                self._mode = "ic"
+                self._scan = ms + self._min_ms_to_ic
+            else:
+                found = self._seek_contact()
+                if found is None:
+                    return out
+                if found[0] < 0:
+                    # no contact after this swing: the stride chain is broken here
+                    self._drop("no_contact", self._last_ic is not None)
+                    self._mode = "ms"
+                    self._scan = self._ms + self._w_ms
+                    self._last_ic = None
+                    self._anchor = None
+                    continue
+                ic, decided = found
+                self._peaks.append(self._ms_peak)
+                self._peak_med = _median(self._peaks)
+                rep = self._on_contact(ic, decided)
+                if rep is not None:
+                    out.append(rep)
+                self._mode = "ms"
+                self._scan = ic + self._stance_skip
+
+    def _seek_contact(self) -> tuple[int, int] | None:
+        """The initial contact after the current mid-swing, once it can be confirmed.
+
+        1. *descent*: the first sample after mid-swing whose pitch rate is below 20 %
+           of the swing peak (the foot has stopped swinging forward);
+        2. the **impact onset**, searched from ``IMPACT_BEFORE_DESCENT_S`` before the
+           descent: the first sample whose jerk is at least half the largest jerk of
+           the next 20 ms, that largest jerk being at least ``IMPACT_MIN_G_PER_S``
+           and a quarter of the runner's recent impacts (the foot's impact
+           transient; Giandolini et al. 2014, Mitschke et al. 2017), confirmed 20 ms
+           later;
+        3. else the pitch-rate minimum after the descent (Falbriard et al. 2018),
+           confirmed ``ic_lookahead_ms`` later, if no impact shows within
+           80 ms of it (low sampling rates smear the impact).
+
+        Returns ``(ic, decided_index)``, ``(-1, -1)`` when this swing has no contact,
+        or ``None`` to wait for more samples. Every test uses a fixed window after its
+        sample, so the answer never depends on how the stream was chunked.
+        """
+        fs = self.rate_hz
+        g = self._g_ml
+        limit = self._ms + self._max_ms_to_ic
+        if self._descent is None:
+            a = max(self._scan, self.base)
+            seg = g[self._row(a) : self._row(min(self.n, limit + 1))]
+            hit = np.flatnonzero(seg <= 0.2 * self._ms_peak)
+            if len(hit) == 0:
+                if self.n > limit:
+                    return (-1, -1)
+                self._scan = max(self._scan, self.n)
+                return None
+            self._descent = a + int(hit[0])
+            self._imp_scan = max(
+                self._ms + self._min_ms_to_ic,
+                self._descent - round(IMPACT_BEFORE_DESCENT_S * fs),
+                self.run_start,
+                self.base,
+            )
+            self._min_scan = self._descent
+            self._gmin = None
+        d = self._descent
+        # the fallback first (the impact search is capped by it): the first pitch-rate
+        # minimum after the descent
+        gmin_done = self._gmin is not None or self._min_scan > limit
+        if not gmin_done:
+            need = self._min_scan + self._l_ic
+            if need < self.n:
+                lo = max(self.run_start, self._min_scan - self._l_ic, self.base)
+                hi = min(self.n, limit + self._l_ic + 1)
+                i = sig.first_contact(
+                    g[self._row(lo) : self._row(hi)],
+                    self._l_ic,
+                    np.inf,
+                    self._min_scan - lo,
+                    max(30.0, 0.05 * self._ms_peak),
+                )
+                if i is not None:
+                    self._gmin = i + lo
+                else:
+                    self._min_scan = max(self._min_scan, hi - self._l_ic)
+        w_imp = self._w_imp
+        imp_limit = min(limit, d + round(0.3 * fs))
+        # impact onset candidates k need k + w_imp < n
+        k_hi = min(self.n - w_imp, imp_limit + 1)
+        if self._gmin is not None:
+            k_hi = min(k_hi, self._gmin + self._fallback_wait + 1)
+        if k_hi > self._imp_scan:
+            lo = self._imp_scan
+            jerk = self._jerk[self._row(lo) : self._row(k_hi + w_imp)]
+            peak = IMPACT_MIN_G_PER_S * G_MPS2
+            if self._impacts:
+                peak = max(peak, 0.25 * self._impact_med)
+            k = sig.impact_onset(jerk, w_imp, peak, IMPACT_ONSET_G_PER_S * G_MPS2)
+            if k is not None:
+                ic = lo + k
+                self._impacts.append(float(jerk[k : k + w_imp + 1].max()))
+                self._impact_med = _median(self._impacts)
+                self._descent = None
+                return ic, ic + w_imp
+            self._imp_scan = k_hi
+        if self._gmin is not None:
+            wait_to = min(self._gmin + self._fallback_wait, imp_limit)
+            if self._imp_scan > wait_to:
+                m = self._gmin
+                self._descent = None
+                return m, wait_to + w_imp
+        if self._gmin is None and self._min_scan > limit and self._imp_scan > imp_limit:
+            self._descent = None
+            return (-1, -1)
+        return None
+
+    # ------------------------------------------------------------------ strides
+    def _on_contact(self, ic: int, decided_at: int) -> StrideReport | None:
+        prev_ic, prev_ms = self._last_ic, self._last_ic_ms
+        ms = self._ms
+        self._last_ic, self._last_ic_ms = ic, ms
+        if prev_ic is None or prev_ic < self.base:
+            return None
+        fs = self.rate_hz
+        stride_s = (ic - prev_ic) / fs
+        if not (self.settings.min_stride_s <= stride_s <= self.settings.max_stride_s):
+            self._drop("stride_time")
+            self._anchor = None
+            return None
+        # toe-off: minimum pitch rate in the second half of the mid-swing to mid-swing
+        # cycle (Falbriard et al. 2018), and after the landing.
+        lo = prev_ic + round(0.05 * fs)
+        if prev_ms is not None and prev_ms >= self.base:
+            lo = max(lo, (prev_ms + ms) // 2)
+        hi = ms
+        if hi - lo < 2:
+            self._drop("no_toe_off")
+            self._anchor = None
+            return None
+        r0 = self._row(lo)
+        to = lo + int(np.argmin(self._g_ml[r0 : self._row(hi)]))
+        # still instant of this stance: least rotation and |acc| closest to g
+        a, b = self._row(prev_ic), self._row(to)
+        w = max(1, round(0.03 * fs))
+        cost = uniform_filter1d(self._g_norm[a : b + 1], w, mode="nearest") / 100.0
+        cost += uniform_filter1d(np.abs(self._a_norm[a : b + 1] - G_MPS2), w, mode="nearest") / (
+            0.1 * G_MPS2
+        )
+        still = prev_ic + int(np.argmin(cost))
+        # gravity tilt over +-25 ms around it (averages out what is left of the impact)
+        h = max(1, round(0.025 * fs))
+        sr = slice(self._row(max(still - h, prev_ic)), self._row(min(still + h, to)) + 1)
+        acc_pitch = sig.accel_pitch_deg(self._a_ap[sr], self._a_si[sr])
+        acc_roll = sig.accel_roll_deg(self._a_ml[sr], self._a_si[sr])
+        prev_anchor = self._anchor
+        if prev_anchor is None or prev_anchor[0] < self.base or prev_anchor[0] >= prev_ic:
+            self._pitch.restart()
+            self._roll.restart()
+            self._anchor = (still, self._pitch.first(acc_pitch), self._roll.first(acc_roll))
+            self._drop("first_after_restart")
+            return None
+        ra, rb = self._row(prev_anchor[0]), self._row(still) + 1
+        span = (still - prev_anchor[0]) / fs
+        # a cycle with lost samples (a bridged swing peak loses area) does not feed the
+        # gyro-bias estimate
+        whole = not self._filled[ra:rb].any()
+        pitch = self._pitch.update(_integral(self._g_ml[ra:rb], fs), span, acc_pitch, whole)
+        roll = self._roll.update(_integral(self._g_ap[ra:rb], fs), span, acc_roll, whole)
+        self._anchor = (still, pitch, roll)
+        decided_t = float(self._t[self._row(min(decided_at, self.n - 1))])
+        self._tilts.append((still, pitch, decided_t, self._pitch.bias_dps()))
+        features = self._features(prev_anchor, (still, pitch, roll), prev_ic, to, ic)
+        decided = min(decided_at, self.n - 1)
+        rep = StrideReport(
+            sensor=self.info.name,
+            stride=self.strides_reported,
+            t_ic_s=float(self._t[self._row(prev_ic)]),
+            t_to_s=float(self._t[self._row(to)]),
+            t_end_s=float(self._t[self._row(ic)]),
+            t_decided_s=float(self._t[self._row(decided)]),
+            label=Label.RELAXED,
+            confidence=1.0,
+            baseline_ready=False,
+            features=features,
+        )
+        self.strides_reported += 1
+        if self.defer:
+            self.traces[rep.stride] = self._trace
+            return rep
+        return self.finalize(rep)
+
+    def finalize(self, rep: StrideReport) -> StrideReport:
+        """Label a stride from its (complete) features; learn the baseline first."""
+        if self.baseline.ready:
+            d = classify(rep.features, self.baseline, self.settings)
+            return replace(rep, label=d.label, confidence=d.confidence, baseline_ready=True)
+        self.baseline.add(rep.features)
+        return rep
+
+    def sagittal_at(
+        self, t_from: float, t_to: float, t_limit: float, t_query: np.ndarray
+    ) -> np.ndarray | None:
+        """This segment's sagittal angle at times ``t_query`` in ``[t_from, t_to]``.
+
+        Integrated (bias removed) from this sensor's latest still-stance tilt before
+        ``t_from`` whose stride was decided by ``t_limit``; ``None`` if there is none
+        in the buffer or the stream restarted since (so the answer never depends on
+        how far this sensor's stream has arrived beyond ``t_limit``).
+        """
+        anchor = None
+        for idx, tilt, decided_t, bias in reversed(self._tilts):
+            usable = decided_t <= t_limit and idx >= max(self.base, self.run_start)
+            if usable and self._t[self._row(idx)] <= t_from:
+                anchor = (idx, tilt, bias)
+                break
+        if anchor is None or t_to > t_limit:
+            return None
+        idx, tilt, bias = anchor
+        rows_t = self._t[: self._row(self._derived_to)]
+        i0 = self._row(idx)
+        i1 = int(np.searchsorted(rows_t, t_to, side="left"))
+        if i1 >= len(rows_t) or i1 - i0 < 2:
+            return None
+        g = self._g_ml[i0 : i1 + 1] - bias
+        fs = self.rate_hz
+        theta = tilt + np.concatenate(([0.0], np.cumsum(0.5 * (g[1:] + g[:-1])))) / fs
+        return np.interp(t_query, rows_t[i0 : i1 + 1], theta)
+
+    def _features(
+        self,
+        anchor0: tuple[int, float, float],
+        anchor1: tuple[int, float, float],
+        ic: int,
+        to: int,
+        ic_next: int,
+    ) -> dict[str, float]:
+        """Features of the stride starting at ``ic``.
+
+        The angles are integrated over the gait cycle between the previous stance's
+        still instant and this stance's one, so both ends are anchored by gravity.
+        """
+        fs = self.rate_hz
+        s0, p0, r0 = anchor0
+        s1, p1, r1 = anchor1
+        a, b = self._row(s0), self._row(s1) + 1
+        theta = sig.dedrifted_angle(self._g_ml[a:b], p0, p1, fs)
+        phi = sig.dedrifted_angle(self._g_ap[a:b], r0, r1, fs) * self.side_sign
+        i_ic = ic - s0
+        strike = float(theta[i_ic])
+        stance = theta[i_ic:]
+        ric, rto = self._row(ic), self._row(to)
+        still_dps = 50.0
+        f: dict[str, float] = {
+            "stride_s": (ic_next - ic) / fs,
+            "cadence_spm": 120.0 * fs / (ic_next - ic),
+            "contact_ms": 1000.0 * (to - ic) / fs,
+            "strike_angle_deg": strike,
+            "stance_excursion_deg": float(stance.max() - stance.min()),
+            "stride_range_deg": float(theta.max() - theta.min()),
+            "still_ms": 1000.0 * float(np.sum(np.abs(self._g_ml[ric:rto]) < still_dps)) / fs,
+            # how fast the foot pitches in mid-stance (25-60 % of contact), where a relaxed
+            # ankle lets it lie still while the shank rotates over it
+            "midstance_rate_dps": float(
+                np.mean(
+                    np.abs(
+                        self._g_ml[
+                            ric + round(0.25 * (rto - ric)) : ric + round(0.6 * (rto - ric)) + 1
+                        ]
+                    )
+                )
+            ),
+            "frontal_ic_deg": float(phi[i_ic]),
+            "frontal_range_deg": float(phi.max() - phi.min()),
+            # over all the samples this stride's report used
+            "filled_ms": 1000.0 * float(self._filled[a : self._row(ic_next) + 1].sum()) / fs,
+            "saturated_ms": 1000.0 * float(self._sat[a : self._row(ic_next) + 1].sum()) / fs,
+        }
+        if self.defer:
+            # the cycle's angle, continued to toe-off from this stance's anchor, for the
+            # ankle angle once the shank's samples are in
+            r1 = self._row(s1)
+            ext = p1 + np.cumsum(self._g_ml[r1 + 1 : rto + 1]) / fs
+            self._trace = (
+                self._t[a : rto + 1].copy(),
+                np.concatenate((theta, ext)),
+                i_ic,
+            )
+        if self.info.segment == "shank":
+            w0 = self._row(max(ic - round(0.01 * fs), s0))
+            w1 = self._row(ic + round(0.06 * fs)) + 1
+            f["pta_g"] = float(self._a_norm[w0:w1].max() / G_MPS2)
+        return f
+
+    def finish(self) -> list[StrideReport]:
+        """End of stream: nothing pending can be confirmed any more."""
+        return []
+
+
+WAIT_S = 0.5
+"""Longest a foot report waits for its shank partner's samples."""
+
+
+def _ankle_features(
+    trace: tuple[np.ndarray, np.ndarray, int], shank: SensorTrack, t_limit: float
+) -> dict[str, float]:
+    """Ankle angle (foot minus shank, dorsiflexion positive) over one stride.
+
+    ``trace`` is the foot's sample times and sagittal angle from the previous
+    still mid-stance to this stride's toe-off, with the index of its IC.
+    """
+    t, foot, i_ic = trace
+    shank_deg = shank.sagittal_at(float(t[0]), float(t[-1]), t_limit, t)
+    if shank_deg is None or len(t) < 3:
+        return {}
+    ankle = foot - shank_deg
+    stance = ankle[i_ic:]
+    dt = np.diff(t)
+    rate = np.abs(np.diff(stance)) / np.maximum(dt[i_ic:], 1e-6)
+    return {
+        "ankle_ic_deg": float(ankle[i_ic]),
+        "ankle_rom_deg": float(ankle.max() - ankle.min()),
+        "ankle_stance_df_deg": float(stance.max() - stance[0]),
+        "ankle_still_ms": 1000.0 * float(np.sum(dt[i_ic:][rate < 30.0])),
+    }
+
+
+class StreamingEstimator:
+    """Labelled strides from sample batches of any size, one track per sensor.
+
+    Parameters
+    ----------
+    sensors
+        The source's sensors by name.
+    settings
+        Estimator settings (thresholds, windows).
+    profile
+        A saved relaxed baseline for this runner; without it the baseline is
+        learned from the first ``settings.baseline_strides`` strides.
+    """
+
+    def __init__(
+        self,
+        sensors: dict[str, SensorInfo],
+        settings: EstimatorSettings,
+        profile: RunnerProfile | None = None,
+    ) -> None:
+        self.settings = settings
+        self._profile_in = profile
+        self.tracks: dict[str, SensorTrack] = {}
+        for name, info in sensors.items():
+            base = None
+            if profile is not None:
+                base = profile.baseline(info.segment, settings.baseline_strides)
+            self.tracks[name] = SensorTrack(info, settings, base)
+        # a foot sensor with a shank sensor of the same leg (or of an unknown side) gets
+        # the ankle angle: its reports wait until the shank's samples cover them
+        self._partner: dict[str, str] = {}
+        shanks = [t for t in self.tracks.values() if t.info.segment == "shank"]
+        for name, track in self.tracks.items():
+            if track.info.segment != "foot":
+                continue
+            for sh in shanks:
+                if "unknown" in (sh.info.side, track.info.side) or sh.info.side == track.info.side:
+                    self._partner[name] = sh.info.name
+                    track.defer = True
+                    break
+        self._pending: list[StrideReport] = []
+
+    def push(self, batch: SampleBatch) -> list[StrideReport]:
+        """Feed one batch (any size); return the strides it completed."""
+        track = self.tracks.get(batch.sensor)
+        if track is None:
+            return []
+        reps = track.push(batch)
+        if track.defer:
+            self._pending.extend(reps)
+            reps = []
+        if self._pending:
+            reps.extend(self._release(final=False))
+        return reps
+
+    def finish(self) -> list[StrideReport]:
+        """End of stream; strides whose closing contact was not confirmed are dropped."""
+        out = self._release(final=True)
+        for track in self.tracks.values():
+            out.extend(track.finish())
+        return out
+
+    def _release(self, final: bool) -> list[StrideReport]:
+        """Finish the foot reports whose shank samples have arrived (or never will)."""
+        out: list[StrideReport] = []
+        keep: list[StrideReport] = []
+        for rep in self._pending:
+            foot = self.tracks[rep.sensor]
+            shank = self.tracks[self._partner[rep.sensor]]
+            shank_t = shank._prev[0] if shank._prev is not None else -math.inf
+            foot_t = foot._prev[0] if foot._prev is not None else -math.inf
+            if not (final or shank_t >= rep.t_decided_s or foot_t > rep.t_decided_s + WAIT_S):
+                keep.append(rep)
+                continue
+            trace = foot.traces.pop(rep.stride, None)
+            feats = dict(rep.features)
+            if trace is not None:
+                feats.update(_ankle_features(trace, shank, rep.t_decided_s))
+            out.append(foot.finalize(replace(rep, features=feats)))
+        self._pending = keep
+        return out
+
+    def profile(self) -> RunnerProfile | None:
+        """The learned (or loaded) relaxed baseline per segment, to save."""
+        prof = RunnerProfile(self._profile_in.runner if self._profile_in else "runner")
+        for track in self.tracks.values():
+            seg = track.info.segment
+            if track.baseline.ready and seg not in prof.segments:
+                prof.segments[seg] = dict(track.baseline.stats)
+                prof.strides[seg] = track.baseline.target
+        return prof if prof.segments else None
+
+    def supported_labels(self, sensor: str) -> set[Label]:
+        """The labels this sensor's set-up can see (see docs/estimator.md)."""
+        track = self.tracks.get(sensor)
+        if track is None:
+            return set()
+        return set(SUPPORTED_LABELS[track.info.segment])

@@ -1,0 +1,284 @@
+"""The streaming estimator on small synthetic signals (independent of the simulator)."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from companion.errors import ConfigError
+from companion.estimator import signals as sig
+from companion.estimator.profile import RunnerProfile
+from companion.estimator.settings import EstimatorSettings
+from companion.estimator.streaming import StreamingEstimator
+from companion.types import Label, SampleBatch, SensorInfo
+from tests._estimator_synth import make_stream
+
+SETTINGS = EstimatorSettings(baseline_strides=8)
+MOUNT = Rotation.from_euler("xyz", [25.0, 110.0, -60.0], degrees=True)
+
+
+def _estimator(rate_hz: float = 200.0, **info: str) -> StreamingEstimator:
+    return StreamingEstimator({"foot": SensorInfo("foot", rate_hz, **info)}, SETTINGS)
+
+
+def _feed(est: StreamingEstimator, batch: SampleBatch, sizes: list[int]) -> list:
+    out = []
+    i = k = 0
+    while i < len(batch):
+        n = sizes[k % len(sizes)]
+        k += 1
+        out += est.push(batch.slice(i, i + n))
+        i += n
+    return out + est.finish()
+
+
+def _drop_packets(batch: SampleBatch, seed: int, frac: float, size: int) -> SampleBatch:
+    rng = np.random.default_rng(seed)
+    keep = np.ones(len(batch), dtype=bool)
+    n_packets = len(batch) // size
+    for p in rng.choice(n_packets, int(frac * n_packets), replace=False):
+        keep[p * size : (p + 1) * size] = False
+    return SampleBatch(batch.sensor, batch.t_s[keep], batch.acc[keep], batch.gyr[keep])
+
+
+@pytest.fixture(scope="module")
+def stream() -> tuple[SampleBatch, np.ndarray]:
+    batch, ics = make_stream(36.0, 200.0, mount=MOUNT, segment_angles=[(24.0, 32.0, 26.0)])
+    return _drop_packets(batch, 3, 0.03, 8), ics
+
+
+# --------------------------------------------------------------------------- chunking
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=900), min_size=1, max_size=12))
+def test_same_reports_whatever_the_chunking(stream, sizes: list[int]) -> None:
+    batch, _ = stream
+    whole = _feed(_estimator(), batch, [len(batch)])
+    assert len(whole) > 20
+    assert _feed(_estimator(), batch, sizes) == whole
+
+
+def test_one_sample_at_a_time_matches_one_big_batch(stream) -> None:
+    batch, _ = stream
+    short = batch.slice(0, 3000)
+    assert _feed(_estimator(), short, [1]) == _feed(_estimator(), short, [len(short)])
+
+
+# --------------------------------------------------------------------------- events
+@pytest.mark.parametrize("rate_hz", [50.0, 100.0, 200.0, 400.0, 1000.0])
+def test_contacts_found_at_every_rate(rate_hz: float) -> None:
+    batch, ics = make_stream(30.0, rate_hz, mount=MOUNT, seed=int(rate_hz))
+    reps = _estimator(rate_hz).push(batch)
+    # a few strides go to alignment and the first anchored cycle; the rest are all found
+    assert len(reps) >= len(ics) - 12
+    err = np.array([np.min(np.abs(ics - r.t_ic_s)) for r in reps])
+    assert np.median(err) <= max(0.012, 1.5 / rate_hz)
+    stride = np.array([r.features["stride_s"] for r in reps])
+    assert np.allclose(stride, 0.72, atol=max(0.015, 2.5 / rate_hz))
+
+
+def test_mounting_found_from_the_data() -> None:
+    batch, _ = make_stream(20.0, 200.0, mount=MOUNT)
+    est = _estimator()
+    est.push(batch)
+    rot = est.tracks["foot"].rotation
+    assert rot is not None
+    # v_segment = R v_sensor and v_sensor = M^T v_segment, so R should be M
+    assert np.allclose(rot, MOUNT.as_matrix(), atol=0.05)
+
+
+def test_explicit_mount_is_used_and_checked() -> None:
+    batch, _ = make_stream(20.0, 200.0)  # sensor axes = segment axes
+    est = _estimator(mount="ap,ml,si")
+    assert np.allclose(est.tracks["foot"].rotation, np.eye(3))
+    assert len(est.push(batch)) > 15
+    with pytest.raises(ConfigError, match="mount"):
+        _estimator(mount="ap,ap,si")
+    with pytest.raises(ConfigError, match="left-handed"):
+        _estimator(mount="ap,ml,-si")
+    assert np.allclose(sig.parse_mount("x=-si,y=ap,z=-ml") @ [1.0, 0.0, 0.0], [0, 0, -1])
+
+
+def test_long_gap_never_invents_or_spans_a_stride() -> None:
+    batch, _ = make_stream(40.0, 200.0, mount=MOUNT)
+    t = batch.t_s
+    keep = (t < 20.0) | (t > 21.5)  # 1.5 s of lost link
+    cut = SampleBatch("foot", t[keep], batch.acc[keep], batch.gyr[keep])
+    est = _estimator()
+    reps = est.push(cut)
+    assert reps
+    for r in reps:
+        assert not (r.t_ic_s < 21.5 and r.t_end_s > 20.0)
+    assert est.tracks["foot"].drops["gap"] == 1
+    # a stride with only a short gap (one lost BLE packet) is bridged and kept
+    keep = (t < 10.0) | (t > 10.04)
+    short = SampleBatch("foot", t[keep], batch.acc[keep], batch.gyr[keep])
+    est = _estimator()
+    reps = est.push(short)
+    assert any(r.t_ic_s < 10.0 < r.t_end_s and r.features["filled_ms"] > 0 for r in reps)
+
+
+def test_standing_still_gives_no_strides() -> None:
+    n = 200 * 30
+    rng = np.random.default_rng(0)
+    acc = np.tile([0.0, 0.0, 9.81], (n, 1)) + rng.normal(0, 0.05, (n, 3))
+    gyr = rng.normal(0, 1.0, (n, 3))
+    batch = SampleBatch("foot", np.arange(n) / 200.0, acc, gyr)
+    assert _estimator().push(batch) == []
+
+
+def test_saturated_signals_still_segment() -> None:
+    batch, ics = make_stream(30.0, 200.0, mount=MOUNT)
+    gyr = np.clip(batch.gyr * 4.0, -2000.0, 2000.0)  # a very fast swing, clipped
+    clipped = SampleBatch("foot", batch.t_s, batch.acc, gyr)
+    reps = _estimator().push(clipped)
+    assert len(reps) >= len(ics) - 12
+    assert any(r.features["saturated_ms"] > 0 for r in reps)
+
+
+def test_time_going_backwards_is_refused() -> None:
+    est = _estimator()
+    batch, _ = make_stream(2.0, 200.0)
+    est.push(batch.slice(10, 20))
+    with pytest.raises(ValueError, match="does not follow"):
+        est.push(batch.slice(0, 5))
+
+
+# --------------------------------------------------------------------------- labels
+def test_baseline_period_then_forced_dorsiflexion(stream) -> None:
+    batch, _ = stream
+    reps = _estimator().push(batch)
+    learning = [r for r in reps if not r.baseline_ready]
+    assert len(learning) == SETTINGS.baseline_strides
+    assert all(r.label is Label.RELAXED for r in learning)
+    ready = [r for r in reps if r.baseline_ready]
+    inside = [r for r in ready if 24.5 < r.t_ic_s < 31.0]
+    outside = [r for r in ready if r.t_ic_s < 23.5 or r.t_ic_s > 33.0]
+    assert inside and outside
+    assert sum(r.label is Label.FORCED_DORSIFLEXION for r in inside) >= 0.8 * len(inside)
+    assert sum(r.label is Label.RELAXED for r in outside) >= 0.9 * len(outside)
+    for r in reps:
+        assert 0.0 <= r.confidence <= 1.0
+        assert r.t_ic_s < r.t_to_s < r.t_end_s <= r.t_decided_s
+        assert r.t_decided_s - r.t_end_s <= 0.1
+
+
+def test_supported_labels_follow_the_segments() -> None:
+    est = StreamingEstimator(
+        {
+            "foot": SensorInfo("foot", 200.0, segment="foot"),
+            "shank": SensorInfo("shank", 200.0, segment="shank"),
+        },
+        SETTINGS,
+    )
+    assert est.supported_labels("foot") == set(Label)
+    assert est.supported_labels("shank") == {Label.RELAXED}
+    assert est.supported_labels("nope") == set()
+
+
+# --------------------------------------------------------------------------- profile
+def test_profile_round_trip_gives_a_ready_baseline(stream, tmp_path) -> None:
+    batch, _ = stream
+    est = _estimator()
+    est.push(batch)
+    prof = est.profile()
+    assert prof is not None and "strike_angle_deg" in prof.segments["foot"]
+    path = tmp_path / "ana.json"
+    prof.save(path)
+    loaded = RunnerProfile.load(path)
+    assert loaded.to_json() == prof.to_json()
+    est2 = StreamingEstimator({"foot": SensorInfo("foot", 200.0)}, SETTINGS, loaded)
+    reps = est2.push(batch)
+    assert reps and all(r.baseline_ready for r in reps)
+
+
+def test_no_profile_before_the_baseline_is_learned() -> None:
+    assert _estimator().profile() is None
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "cannot be read"),
+        (json.dumps({"format": "other"}), "damaged"),
+        (
+            json.dumps(
+                {
+                    "format": "companion-profile/1",
+                    "segments": {"foot": {"x": {"median": 1, "mad": -1}}},
+                }
+            ),
+            "damaged",
+        ),
+    ],
+)
+def test_bad_profile_file_says_what_to_do(tmp_path, content: str, match: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(ConfigError, match=match) as exc:
+        RunnerProfile.load(p)
+    assert "delete it" in str(exc.value)
+    with pytest.raises(ConfigError, match="does not exist"):
+        RunnerProfile.load(tmp_path / "missing.json")
+
+
+# --------------------------------------------------------------------------- memory
+def test_memory_does_not_grow_with_run_length() -> None:
+    batch, _ = make_stream(20.0, 200.0, mount=MOUNT)
+    est = _estimator()
+    period = batch.t_s[-1] - batch.t_s[0] + 1.0 / 200.0
+
+    def feed(times: int, offset: int) -> None:
+        for k in range(times):
+            shift = (offset + k) * period
+            b = SampleBatch("foot", batch.t_s + shift, batch.acc, batch.gyr)
+            for i in range(0, len(b), 500):
+                est.push(b.slice(i, i + 500))
+
+    feed(2, 0)
+    tracemalloc.start()
+    feed(2, 2)
+    first, _ = tracemalloc.get_traced_memory()
+    feed(6, 4)
+    second, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert second - first < 50_000
+
+
+# --------------------------------------------------------------------------- foot + shank
+def test_foot_and_shank_measure_the_ankle_and_see_a_rigid_one() -> None:
+    from companion.estimator.evaluate import packets
+    from tests._estimator_synth import make_leg
+
+    mounts = {
+        "foot": Rotation.from_euler("xyz", [20.0, 100.0, 5.0], degrees=True),
+        "shank": Rotation.from_euler("xyz", [80.0, -30.0, 40.0], degrees=True),
+    }
+    data, _ = make_leg(50.0, 200.0, ankle_scale=[(30.0, 40.0, 0.3)], mounts=mounts)
+    sensors = {
+        "foot": SensorInfo("foot", 200.0, segment="foot"),
+        "shank": SensorInfo("shank", 200.0, segment="shank"),
+    }
+
+    def run(packet_s: float) -> list:
+        est = StreamingEstimator(sensors, EstimatorSettings(baseline_strides=10))
+        out = []
+        for b in packets(data, packet_s):
+            out += est.push(b)
+        return out + est.finish()
+
+    reps = run(0.05)
+    foot = [r for r in reps if r.sensor == "foot" and r.baseline_ready]
+    assert foot and all("ankle_rom_deg" in r.features for r in foot)
+    relaxed = [r for r in foot if r.t_ic_s < 30.0 or r.t_ic_s > 41.0]
+    rigid = [r for r in foot if 31.5 < r.t_ic_s < 39.5]
+    assert np.median([r.features["ankle_rom_deg"] for r in relaxed]) == pytest.approx(37, abs=4)
+    assert all(r.label is Label.RIGID for r in rigid)
+    assert sum(r.label is Label.RELAXED for r in relaxed) >= 0.9 * len(relaxed)
+    # the ankle features do not depend on how the two streams were packetised
+    assert run(0.013) == reps
