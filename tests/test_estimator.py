@@ -282,3 +282,26 @@ def test_foot_and_shank_measure_the_ankle_and_see_a_rigid_one() -> None:
     assert sum(r.label is Label.RELAXED for r in relaxed) >= 0.9 * len(relaxed)
     # the ankle features do not depend on how the two streams were packetised
     assert run(0.013) == reps
+
+
+def test_stance_tilt_stays_on_still_gravity_tilt_despite_a_systematic_gyro_error() -> None:
+    # each cycle's gyro rotation is 2 deg off (an error the bias estimate does not see,
+    # e.g. a clipped swing peak): the tilt must stay near the still foot's gravity tilt
+    rng = np.random.default_rng(3)
+    filt = sig.StanceTiltFilter()
+    filt.first(5.0)
+    out = [filt.update(2.0, 0.7, 5.0 + rng.normal(0.0, 1.0)) for _ in range(200)]
+    assert abs(np.median(out[20:]) - 5.0) < 1.5
+    assert max(abs(o - 5.0) for o in out) < 6.0
+
+
+def test_stance_tilt_leans_on_the_gyro_when_the_foot_was_not_still() -> None:
+    # poor anchors (foot rotating, |acc| far from g) get little weight, good ones most
+    filt = sig.StanceTiltFilter()
+    filt.first(0.0)
+    for _ in range(30):
+        filt.update(0.0, 0.7, 0.0)
+    poor = filt.update(0.0, 0.7, 20.0, accel_ok=False)
+    assert abs(poor) < 2.0
+    good = filt.update(0.0, 0.7, 20.0)
+    assert good > 12.0

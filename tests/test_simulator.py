@@ -316,3 +316,28 @@ def test_demo_run_has_every_fault_in_its_window() -> None:
         assert np.all(ev["label"][inside] == f.label.value)
         assert inside.sum() > 35
     assert np.all(ev["label"][ev["t_ic_s"] < 60.0] == Label.RELAXED.value)
+
+
+@pytest.mark.parametrize("strike", ["rearfoot", "midfoot", "forefoot"])
+def test_flat_foot_in_mid_stance_reads_gravity_at_the_true_tilt(strike: str) -> None:
+    runner = dataclasses.replace(QUIET, strike=strike, mount_rpy_deg=(25.0, -35.0, 110.0))
+    run = simulate(12.0, 400.0, runner=runner, seed=3)
+    b = run.recording.data["foot"]
+    rpy = [float(v) for v in run.recording.metadata["sim.mount_foot"].split(",")]
+    f_seg = b.acc @ mount_matrix(rpy).T  # back into the foot frame with the known mount
+    norm_g = np.linalg.norm(f_seg, axis=1) / G_MPS2
+    # at rest the accelerometer reads "up": f_x = g sin(foot angle), toes up positive
+    pitch = np.degrees(np.arcsin(np.clip(f_seg[:, 0] / np.linalg.norm(f_seg, axis=1), -1, 1)))
+    truth = run.angles["foot_deg"]
+    ev = run.events["foot"]
+    checked = 0
+    for k in range(3, len(ev["t_ic_s"]) - 1):
+        t0, contact = ev["t_ic_s"][k], ev["contact_time_s"][k]
+        mid = (b.t_s >= t0 + 0.38 * contact) & (b.t_s <= t0 + 0.42 * contact)
+        mid &= np.abs(truth) < 1.0
+        assert mid.sum() >= 3, k  # the foot lies flat in mid-stance
+        assert np.all(np.abs(b.gyr[mid] @ mount_matrix(rpy).T)[:, 1] < 50.0), k
+        assert np.all(np.abs(norm_g[mid] - 1.0) < 0.15), (k, norm_g[mid])
+        assert np.all(np.abs(pitch[mid] - truth[mid]) < 3.0), (k, pitch[mid] - truth[mid])
+        checked += 1
+    assert checked >= 8

@@ -17,6 +17,9 @@ from companion.types import Label
 
 MAD_TO_SD = 1.4826
 """Scale that makes the median absolute deviation an SD estimate for normal data."""
+RANGE_GAIN_MIN_DEG = 3.0
+"""Foot only: a stride whose range exceeds the relaxed median by more than this (and the
+noise guard) moved more, not less, and is not called rigid on its mid-stance rate alone."""
 
 BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
     "foot": (
@@ -142,7 +145,15 @@ def classify(
         mid = st.get("midstance_rate_dps")
         if mid is not None and "midstance_rate_dps" in features:
             rise = features["midstance_rate_dps"] - mid.median
-            rigid.append(rise / max(settings.rigid_midstance_rate_dps, guard * mid.mad))
+            score = rise / max(settings.rigid_midstance_rate_dps, guard * mid.mad)
+            # a held ankle moves the foot less through the stride: a foot that swings
+            # through more than its relaxed range (a forced landing, then the foot slapped
+            # down) turns in mid-stance for another reason and is not called rigid on that
+            if foot is not None and "stride_range_deg" in features:
+                gain = features["stride_range_deg"] - foot.median
+                if gain > max(guard * foot.mad, RANGE_GAIN_MIN_DEG):
+                    score = min(score, 0.99)
+            rigid.append(score)
         if rigid:
             scores[Label.RIGID] = max(rigid)
     # the strike angle is measured directly; a forced landing also moves the foot in

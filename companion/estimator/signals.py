@@ -421,28 +421,45 @@ LOSSY_ALPHA = 0.5
 """Largest weight of the gyro prediction over a cycle with lost samples."""
 MIN_CHAIN_S = 5.0
 """Shortest run of complete cycles whose gyro/accelerometer balance feeds the bias."""
+DEFAULT_ALPHA_MAX = 0.3
+"""Largest weight of the gyro prediction in a still stance's tilt (a light blend)."""
+POOR_ANCHOR_ALPHA = 0.95
+"""Weight of the gyro prediction when the stance was not still (a poor gravity anchor)."""
+STILL_ACC_TOL_MPS2 = 0.15 * G_MPS2
+"""A gravity anchor whose mean | |acc| - g | around the still instant exceeds this is poor."""
+STILL_GYR_MAX_DPS = 60.0
+"""A gravity anchor whose mean |gyro| around the still instant exceeds this is poor: a rotating
+foot's accelerometer also carries its tangential and centripetal acceleration."""
 
 
 class StanceTiltFilter:
-    """A segment's tilt at each still mid-stance instant: gyro and gravity fused.
+    """A segment's tilt at each still mid-stance instant, anchored to gravity.
 
-    At every stance the accelerometer gives the tilt from gravity (noisy: the foot
-    is never perfectly still in running), the gyroscope the rotation since the last
-    stance (exact but biased). Per stance::
+    At every stance the accelerometer gives the tilt from gravity at the still
+    instant (small rotation, |acc| close to g), the gyroscope the rotation since the
+    last stance (biased). Per stance::
 
         predicted = previous + integral(rate - bias) over the cycle
         tilt      = alpha * predicted + (1 - alpha) * accelerometer
 
-    with ``alpha`` growing from 0 to ``alpha_max`` over the first cycles (a
-    complementary filter sampled once per stride). The gyro bias is the total gyro
-    rotation minus the total accelerometer change over every contiguous chain of
+    with ``alpha`` at most ``alpha_max`` when the anchor is good (the segment was
+    still: small rotation, |acc| close to g). That is a light blend: the
+    accelerometer anchor dominates, so a systematic error of the gyro chain (bias,
+    clipped swing peaks, a still instant picked at a slightly different phase) ends
+    as an offset of only ``alpha / (1 - alpha)`` times its per-stride size instead
+    of 19 times with ``alpha = 0.95``, which let the tilt wander 15-50 deg from the
+    still foot's gravity tilt on real recordings. A poor anchor (``accel_ok=False``:
+    the segment was rotating or accelerating, so the specific force is not gravity)
+    gets the weight ``1 - POOR_ANCHOR_ALPHA``: still some, so the gyro chain cannot
+    run away, but little. The gyro bias is the total gyro rotation minus
+    the total accelerometer change over every contiguous chain of
     complete cycles (no lost samples) of at least ``MIN_CHAIN_S``, divided by their
-    duration: accelerometer noise enters only at the chain ends, so the estimate
-    sharpens as the run goes on. A bias
-    measured while standing (``prior_dps``) counts as ``prior_weight_s`` seconds.
+    duration; it is reported (the swing angle between stances is integrated with it
+    removed). A bias measured while standing (``prior_dps``) counts as
+    ``prior_weight_s`` seconds.
     """
 
-    def __init__(self, alpha_max: float = 0.95, min_bias_span_s: float = 10.0) -> None:
+    def __init__(self, alpha_max: float = DEFAULT_ALPHA_MAX, min_bias_span_s: float = 10.0) -> None:
         self.alpha_max = alpha_max
         self.min_bias_span_s = min_bias_span_s
         self.prior_dps = 0.0
@@ -490,13 +507,19 @@ class StanceTiltFilter:
         return accel_deg
 
     def update(
-        self, gyro_rotation_deg: float, span_s: float, accel_deg: float, whole: bool = True
+        self,
+        gyro_rotation_deg: float,
+        span_s: float,
+        accel_deg: float,
+        whole: bool = True,
+        accel_ok: bool = True,
     ) -> float:
         """Next stance: ``gyro_rotation_deg`` is the raw integral since the last one.
 
         ``whole=False`` (samples were lost in the cycle; a bridged swing peak loses
         area): the gyro part gets at most ``LOSSY_ALPHA`` of the weight and the cycle
-        is left out of the bias estimate.
+        is left out of the bias estimate. ``accel_ok=False`` (the segment was not
+        still at the anchor): the accelerometer gets only ``1 - POOR_ANCHOR_ALPHA``.
         """
         if self.tilt_deg is None:
             return self.first(accel_deg)
@@ -508,7 +531,8 @@ class StanceTiltFilter:
         else:
             self._open_chain(accel_deg)
         self._n += 1
-        alpha = min(self.alpha_max, self._n / (self._n + 1.0))
+        limit = self.alpha_max if accel_ok else max(self.alpha_max, POOR_ANCHOR_ALPHA)
+        alpha = min(limit, self._n / (self._n + 1.0))
         if not whole:
             alpha = min(alpha, LOSSY_ALPHA)
         self.tilt_deg = alpha * predicted + (1.0 - alpha) * accel_deg

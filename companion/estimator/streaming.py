@@ -525,6 +525,10 @@ class SensorTrack:
         sr = slice(self._row(max(still - h, prev_ic)), self._row(min(still + h, to)) + 1)
         acc_pitch = sig.accel_pitch_deg(self._a_ap[sr], self._a_si[sr])
         acc_roll = sig.accel_roll_deg(self._a_ml[sr], self._a_si[sr])
+        # a gravity anchor is trusted only where the foot is still: |acc| near g, slow turn
+        acc_dev = float(np.mean(np.abs(self._a_norm[sr] - G_MPS2)))
+        gyr_still = float(np.mean(self._g_norm[sr]))
+        acc_ok = acc_dev <= sig.STILL_ACC_TOL_MPS2 and gyr_still <= sig.STILL_GYR_MAX_DPS
         prev_anchor = self._anchor
         if prev_anchor is None or prev_anchor[0] < self.base or prev_anchor[0] >= prev_ic:
             self._pitch.restart()
@@ -537,8 +541,8 @@ class SensorTrack:
         # a cycle with lost samples (a bridged swing peak loses area) does not feed the
         # gyro-bias estimate
         whole = not self._filled[ra:rb].any()
-        pitch = self._pitch.update(_integral(self._g_ml[ra:rb], fs), span, acc_pitch, whole)
-        roll = self._roll.update(_integral(self._g_ap[ra:rb], fs), span, acc_roll, whole)
+        pitch = self._pitch.update(_integral(self._g_ml[ra:rb], fs), span, acc_pitch, whole, acc_ok)
+        roll = self._roll.update(_integral(self._g_ap[ra:rb], fs), span, acc_roll, whole, acc_ok)
         self._anchor = (still, pitch, roll)
         decided_t = float(self._t[self._row(min(decided_at, self.n - 1))])
         self._tilts.append((still, pitch, decided_t, self._pitch.bias_dps()))

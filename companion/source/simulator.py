@@ -86,6 +86,7 @@ _TOE_M = 0.18  # heel to the forefoot pivot (metatarsal heads), foot frame x
 _R_ANKLE_M = np.array([0.06, 0.0, -0.08])  # ankle joint from the heel's sole point, foot frame
 _R_FOOT_SENSOR_M = np.array([0.10, 0.0, -0.06])  # sensor on the instep / laces
 _R_SHANK_SENSOR_M = np.array([0.03, 0.0, -0.14])  # sensor on the distal shank, above the ankle
+_ROLL_BAND_RAD = math.radians(1.5)  # the pivot rolls heel -> forefoot over +-1.5 deg of foot angle
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -632,6 +633,7 @@ def _piecewise_spline(
     is_clamped = first & np.isin(idx, list(clamp_at))
     natural_first = first & ~is_clamped
     diag[natural_first], upper[natural_first], rhs[natural_first] = 1.0, 0.0, 0.0
+    lower[natural_first] = 0.0  # a new piece does not see the previous piece's last knot
     lower[is_clamped] = 0.0
     diag[is_clamped] = 2 * h[is_clamped]
     rhs[is_clamped] = 6 * d[is_clamped]
@@ -723,12 +725,14 @@ def _leg_motion(leg: _Leg, t: np.ndarray, t_end: float) -> _LegMotion:
     rz_toe = _rz(np.asarray(psi)) @ np.array([_TOE_M, 0.0, 0.0])
 
     def stance_origin(xf: np.ndarray, rf: np.ndarray, thv: np.ndarray) -> np.ndarray:
+        # rolling contact: the pivot moves along the sole from the heel (toes up) to
+        # the forefoot (heel up) while the foot passes flat, C2-smooth in the angle,
+        # so the sensor's velocity never jumps when the foot angle crosses zero
         base = np.stack([xf, np.zeros_like(xf), np.zeros_like(xf)], -1)
-        toe_piv = thv < 0
-        res = base.copy()
+        x = np.clip((_ROLL_BAND_RAD - thv) / (2 * _ROLL_BAND_RAD), 0.0, 1.0)
+        share = x**3 * (10 - 15 * x + 6 * x * x)  # 0 heel pivot .. 1 forefoot pivot
         toe_term = rz_toe[None, :] - rf @ np.array([_TOE_M, 0.0, 0.0])
-        res[toe_piv] += toe_term[toe_piv]
-        return res
+        return base + share[:, None] * toe_term
 
     in_stance = (idx >= 0) & (t < t_to[np.maximum(idx, 0)])
     si = np.flatnonzero(in_stance)
