@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         help="measure the estimator on simulated runners (F1, IC timing, latency, false cues)",
         description=(
             "Simulate runners who differ in cadence, strike, range of motion, noise, mounting, "
-            "sampling rate (50-400 Hz) and packet loss (0-5%%), run the streaming estimator "
+            "sampling rate (50-400 Hz) and packet loss (0-5%), run the streaming estimator "
             "and print per-label precision/recall/F1, initial-contact timing error, decision "
             "latency and false cues per 10 minutes of relaxed running."
         ),
