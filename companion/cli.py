@@ -58,6 +58,7 @@ def _run_replay(
 ) -> int:
     """Push a recording (or a simulated run) through the pipeline, print cues and summary."""
     from companion.config import load_config
+    from companion.estimator.profile import find_profile
     from companion.pipeline import Pipeline, load_checked_library, run_source
     from companion.voice.sink import ConsoleSink, make_sink
 
@@ -76,11 +77,7 @@ def _run_replay(
             audio_device=getattr(args, "audio_device", None),
         )
         on_event = None
-    profile = None
-    if getattr(args, "runner", None) or cfg.run.runner != "runner":
-        from companion.estimator.profile import find_profile
-
-        profile = find_profile(cfg, getattr(args, "runner", None))
+    profile = find_profile(cfg, getattr(args, "runner", None))
     pipeline = Pipeline(
         cfg, recording.sensors, sink, library=library, on_event=on_event, profile=profile
     )

@@ -180,3 +180,12 @@ def test_a_negative_seed_is_a_usage_error(tmp_path: Path, command: tuple[str, ..
     res = companion(*command, "--seed", "-5", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "give a seed >= 0" in res.stderr
+
+
+def test_run_with_a_cue_missing_from_the_library_fails_before_connecting(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[sensors]]\nname = "foot"\n[coach]\ncue_rigid = "relax_ankel"\n')
+    res = companion("run", "--config", str(cfg))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "relax_ankel" in res.stderr and "coach.cue_rigid" in res.stderr
+    assert "Traceback" not in res.stderr and "connecting" not in res.stdout

@@ -170,8 +170,9 @@ async def live_run(
 
 def cmd_run(args: argparse.Namespace) -> int:
     from companion.config import load_config
+    from companion.estimator.profile import find_profile
+    from companion.pipeline import load_checked_library
     from companion.source.ble.source import BleSource
-    from companion.voice.library import load_library
     from companion.voice.sink import ConsoleSink, make_sink
 
     cfg = load_config(args.config)
@@ -182,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if args.seconds is not None and args.seconds <= 0:
         raise SensorError(f"--seconds {args.seconds}: give a positive stream time")
-    library = load_library(cfg.voice, cfg.resolve)
+    library = load_checked_library(cfg)
     status = StatusLine(sys.stdout, enabled=sys.stdout.isatty() and not args.json)
     on_event: Callable[[dict[str, Any]], None] | None = None
     if args.json:
@@ -195,11 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink = make_sink(
             cfg.voice, library, console=status.print_above, audio_device=args.audio_device
         )
-    runner_profile = None
-    if args.runner or cfg.run.runner != "runner":
-        from companion.estimator.profile import find_profile
-
-        runner_profile = find_profile(cfg, args.runner)
+    runner_profile = find_profile(cfg, args.runner)
     source = BleSource(
         list(cfg.sensors),
         connect_timeout_s=args.connect_timeout,
