@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from companion.errors import ConfigError
 from companion.estimator import signals as sig
+from companion.estimator.classify import Baseline, FeatureStats, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
@@ -305,3 +306,70 @@ def test_stance_tilt_leans_on_the_gyro_when_the_foot_was_not_still() -> None:
     assert abs(poor) < 2.0
     good = filt.update(0.0, 0.7, 20.0)
     assert good > 12.0
+
+
+def test_stance_tilt_a_lossy_cycle_does_not_hand_a_poor_anchor_the_tilt() -> None:
+    # lost samples make the gyro part unsure, but an accelerometer reading taken while the
+    # foot turned (here 140 deg: the specific force was no tilt at all) is no better
+    filt = sig.StanceTiltFilter()
+    filt.first(0.0)
+    for _ in range(30):
+        filt.update(0.0, 0.7, 0.0)
+    tilt = filt.update(0.0, 0.7, 140.0, whole=False, accel_ok=False)
+    assert abs(tilt) < 10.0
+    # a good anchor after a lossy cycle still gets at least half the weight
+    assert filt.update(0.0, 0.7, 20.0, whole=False) >= 9.0
+
+
+# --------------------------------------------------------------------------- label rules
+def _baseline(**medians: float) -> Baseline:
+    base = Baseline("foot", 5)
+    for _ in range(5):
+        base.add(dict(medians))
+    # a small, realistic relaxed spread: the coach's thresholds, not the noise guard, decide
+    base.stats = {k: FeatureStats(v.median, 0.3) for k, v in base.stats.items()}
+    return base
+
+
+RELAXED = {
+    "strike_angle_deg": 14.0,
+    "landing_peak_deg": 16.0,
+    "stride_range_deg": 80.0,
+    "pushoff_deg": -62.0,
+    "stance_still_dps": 20.0,
+    "midstance_rate_dps": 30.0,
+}
+
+
+def _label(**changes: float) -> Label:
+    base = _baseline(**RELAXED)
+    return classify({**RELAXED, **changes}, base, EstimatorSettings()).label
+
+
+def test_forced_angles_are_judged_on_the_landing_angle_not_the_contact_sample() -> None:
+    assert _label() is Label.RELAXED
+    # toes held up into the landing: the approach peak is 10 deg higher
+    assert _label(landing_peak_deg=26.0, stride_range_deg=90.0) is Label.FORCED_DORSIFLEXION
+    assert _label(landing_peak_deg=6.0, stride_range_deg=70.0) is Label.FORCED_PLANTARFLEXION
+    # a contact sample 20 ms late moves the angle at contact, not the landing angle
+    assert _label(strike_angle_deg=4.0) is Label.RELAXED
+
+
+def test_a_foot_that_never_lies_still_is_rigid_even_when_the_landing_moved() -> None:
+    # a forefoot runner holding the ankle near neutral: the landing moves 9 deg up and the
+    # foot turns with the shank through mid-stance
+    assert _label(stance_still_dps=75.0) is Label.RIGID
+    assert _label(stance_still_dps=75.0, landing_peak_deg=25.0) is Label.RIGID
+    # ... unless the foot swung through more than its relaxed range (a forced landing
+    # slapped down)
+    assert (
+        _label(stance_still_dps=75.0, landing_peak_deg=28.0, stride_range_deg=92.0)
+        is Label.FORCED_DORSIFLEXION
+    )
+
+
+def test_a_push_off_that_stops_pointing_is_rigid_but_a_forced_landing_wins() -> None:
+    assert _label(pushoff_deg=-54.0) is Label.RIGID
+    assert _label(pushoff_deg=-54.0, landing_peak_deg=4.0) is Label.FORCED_PLANTARFLEXION
+    # a range that only shrank (pointed toes land lower) is not rigid on its own
+    assert _label(stride_range_deg=60.0) is Label.RELAXED

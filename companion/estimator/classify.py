@@ -26,8 +26,11 @@ BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
         "strike_angle_deg",
         "stance_excursion_deg",
         "stride_range_deg",
+        "landing_peak_deg",
+        "pushoff_deg",
         "still_ms",
         "midstance_rate_dps",
+        "stance_still_dps",
         "contact_ms",
         "stride_s",
         "ankle_ic_deg",
@@ -118,53 +121,68 @@ def classify(
     st = baseline.stats
     guard = settings.noise_guard_mads * MAD_TO_SD
     scores: dict[str, float] = {}
-    strike = st.get("strike_angle_deg")
-    if strike is not None and "strike_angle_deg" in features:
-        delta = features["strike_angle_deg"] - strike.median
+    # the landing angle: the highest the toes come up in the approach to contact (the
+    # strike angle for a heel strike). Unlike the angle at the contact sample it does not
+    # move with the contact's timing, which is coarse at low sampling rates.
+    name = "landing_peak_deg" if "landing_peak_deg" in st else "strike_angle_deg"
+    landing = st.get(name)
+    if landing is not None and name in features:
+        delta = features[name] - landing.median
         scores[Label.FORCED_DORSIFLEXION] = delta / max(
-            settings.forced_dorsiflexion_deg, guard * strike.mad
+            settings.forced_dorsiflexion_deg, guard * landing.mad
         )
         scores[Label.FORCED_PLANTARFLEXION] = -delta / max(
-            settings.forced_plantarflexion_deg, guard * strike.mad
+            settings.forced_plantarflexion_deg, guard * landing.mad
         )
-    # rigid: the ankle's own range of motion falls by rigid_range_drop_pct. With a shank
-    # sensor it is measured (foot - shank); with the foot alone, the foot's range through
-    # the stride (= shank + ankle) must fall by that share of a typical ankle range.
+    # rigid: with a shank sensor, the ankle's own range of motion (foot - shank) falls by
+    # rigid_range_drop_pct. With the foot alone the ankle is not seen: the foot turns with
+    # the shank in mid-stance instead of lying still, or stops pointing at push-off.
     ankle = st.get("ankle_rom_deg")
     foot = st.get("stride_range_deg")
+    forced = max(
+        scores.get(Label.FORCED_DORSIFLEXION, 0.0), scores.get(Label.FORCED_PLANTARFLEXION, 0.0)
+    )
     if ankle is not None and "ankle_rom_deg" in features and ankle.median > 1.0:
         drop_deg = ankle.median - features["ankle_rom_deg"]
         need = settings.rigid_range_drop_pct / 100.0 * ankle.median
         scores[Label.RIGID] = drop_deg / max(need, guard * ankle.mad)
+        # the strike angle is measured directly; a held ankle also changes the landing,
+        # so a forced landing wins unless the ankle's range itself collapsed
+        if forced >= 1.0 and scores[Label.RIGID] < 1.5 * forced:
+            scores[Label.RIGID] = min(scores[Label.RIGID], 0.99)
     else:
-        rigid = []
+        mid_score = 0.0
+        grew = False
         if foot is not None and "stride_range_deg" in features:
-            drop_deg = foot.median - features["stride_range_deg"]
-            need = settings.rigid_range_drop_pct / 100.0 * settings.assumed_ankle_rom_deg
-            rigid.append(drop_deg / max(need, guard * foot.mad))
-        mid = st.get("midstance_rate_dps")
-        if mid is not None and "midstance_rate_dps" in features:
-            rise = features["midstance_rate_dps"] - mid.median
-            score = rise / max(settings.rigid_midstance_rate_dps, guard * mid.mad)
             # a held ankle moves the foot less through the stride: a foot that swings
-            # through more than its relaxed range (a forced landing, then the foot slapped
-            # down) turns in mid-stance for another reason and is not called rigid on that
-            if foot is not None and "stride_range_deg" in features:
-                gain = features["stride_range_deg"] - foot.median
-                if gain > max(guard * foot.mad, RANGE_GAIN_MIN_DEG):
-                    score = min(score, 0.99)
-            rigid.append(score)
-        if rigid:
-            scores[Label.RIGID] = max(rigid)
-    # the strike angle is measured directly; a forced landing also moves the foot in
-    # mid-stance, so rigid is only claimed when the landing itself is not forced
-    if (
-        max(
-            scores.get(Label.FORCED_DORSIFLEXION, 0.0), scores.get(Label.FORCED_PLANTARFLEXION, 0.0)
-        )
-        >= 1.0
-    ):
-        scores[Label.RIGID] = min(scores.get(Label.RIGID, 0.0), 0.99)
+            # through more than its relaxed range (toes held up, then slapped down) is
+            # not held rigid, whatever it does in mid-stance. (A range that only shrank
+            # is no sign of its own: pointed toes shrink it as much, by landing lower.)
+            change = features["stride_range_deg"] - foot.median
+            grew = change > max(guard * foot.mad, RANGE_GAIN_MIN_DEG)
+        # how fast the foot still turns at its stillest instant of the stance
+        mid = st.get("stance_still_dps")
+        if mid is not None and "stance_still_dps" in features and not grew:
+            rise = features["stance_still_dps"] - mid.median
+            mid_score = rise / max(settings.rigid_midstance_rate_dps, guard * mid.mad)
+        # a held ankle pushes off less: the foot's lowest angle (just after toe-off) rises
+        push = st.get("pushoff_deg")
+        push_score = 0.0
+        if push is not None and "pushoff_deg" in features:
+            rise = features["pushoff_deg"] - push.median
+            push_score = rise / max(settings.rigid_pushoff_rise_deg, guard * push.mad)
+        scores[Label.RIGID] = max(mid_score, push_score)
+        # A foot that turns with the shank in mid-stance is the held ankle's own sign; a
+        # held ankle also shifts the landing angle (a forefoot runner holding the ankle
+        # near neutral lands flatter), so then rigid wins over a forced landing. A range
+        # that only shrank, or a higher push-off, is weaker evidence: there a forced
+        # landing wins.
+        if mid_score < 1.0 and forced >= 1.0:
+            scores[Label.RIGID] = min(scores[Label.RIGID], 0.99)
+        elif mid_score >= 1.0:
+            for lab in (Label.FORCED_DORSIFLEXION, Label.FORCED_PLANTARFLEXION):
+                if lab in scores:
+                    scores[lab] = min(scores[lab], 0.99)
     if not scores:
         return Decision(Label.RELAXED, 1.0, {})
     best = max(scores, key=lambda k: scores[k])

@@ -16,19 +16,11 @@ class EstimatorSettings:
     )
     rigid_range_drop_pct: float = setting(
         35.0,
-        "Rigid when the stride's angular range falls this much below baseline.",
+        "Foot and shank sensors: rigid when the ankle's range of motion falls this much below "
+        "baseline.",
         min=5.0,
         max=90.0,
         unit="%",
-    )
-    assumed_ankle_rom_deg: float = setting(
-        40.0,
-        "With a foot sensor only, the ankle's range is not measured: rigid is then a fall of "
-        "the foot's range by rigid_range_drop_pct of this typical relaxed running ankle range "
-        "(30-50 deg in the literature).",
-        min=10.0,
-        max=80.0,
-        unit="deg",
     )
     rigid_midstance_rate_dps: float = setting(
         25.0,
@@ -39,16 +31,26 @@ class EstimatorSettings:
         max=300.0,
         unit="deg/s",
     )
+    rigid_pushoff_rise_deg: float = setting(
+        6.0,
+        "Foot sensor: rigid when the foot's lowest angle, just after toe-off, is this much "
+        "higher than in the runner's relaxed strides (a held ankle does not let the foot "
+        "point through push-off).",
+        min=1.0,
+        max=45.0,
+        unit="deg",
+    )
     forced_dorsiflexion_deg: float = setting(
         8.0,
-        "Forced dorsiflexion when the foot strike angle is this far above baseline.",
+        "Forced dorsiflexion when the landing angle (the highest the toes come up in the "
+        "approach to contact: the strike angle of a heel strike) is this far above baseline.",
         min=2.0,
         max=45.0,
         unit="deg",
     )
     forced_plantarflexion_deg: float = setting(
         8.0,
-        "Forced plantarflexion when the foot strike angle is this far below baseline.",
+        "Forced plantarflexion when the landing angle is this far below baseline.",
         min=2.0,
         max=45.0,
         unit="deg",

@@ -41,6 +41,9 @@ class Regularised:
     breaks: np.ndarray
 
 
+_NO_BREAKS = np.zeros(0, dtype=np.int64)
+
+
 def regularise(
     t_s: np.ndarray,
     acc: np.ndarray,
@@ -61,6 +64,12 @@ def regularise(
     if n == 0:
         z = np.zeros(0)
         return Regularised(z, np.zeros((0, 3)), np.zeros((0, 3)), z.astype(bool), z.astype(int))
+    # fast path, the common case: every step rounds to one grid sample (no gap)
+    step_max = float((t_s[1:] - t_s[:-1]).max()) if n > 1 else 0.0
+    if prev is not None:
+        step_max = max(step_max, float(t_s[0]) - prev[0])
+    if step_max * rate_hz < 1.5:
+        return Regularised(t_s, acc, gyr, np.zeros(n, dtype=bool), _NO_BREAKS)
     t_all = t_s if prev is None else np.concatenate(([prev[0]], t_s))
     origin = 0 if prev is None else 1
     steps = np.maximum(np.rint(np.diff(t_all) * rate_hz).astype(np.int64), 1)
@@ -217,7 +226,8 @@ def estimate_alignment(
     g_ml = gyr @ ml
     if segment == "foot":
         fwd = forward_travel_m(acc, g_ml, ml, si, rate_hz, centres)
-        votes_travel = 0.0 if fwd is None or abs(fwd) <= 0.2 else float(np.sign(fwd))
+        # a running stride travels 1.5 m and more; less is the first few steps (or noise)
+        votes_travel = 0.0 if fwd is None or abs(fwd) <= 0.5 else float(np.sign(fwd))
         votes_swing = swing_before_impact_sign(acc, g_ml, rate_hz)
         if votes_travel and votes_swing and votes_travel != votes_swing and not allow_fallback:
             return None  # the two physical cues disagree: wait for more running
@@ -254,18 +264,20 @@ def estimate_alignment(
 def swing_before_impact_sign(acc: np.ndarray, g_ml: np.ndarray, rate_hz: float) -> float:
     """+1 or -1: the sign that makes the foot's swing rotation toes-up, 0 if unclear.
 
-    At each landing impact (a jerk peak of at least ``400 g/s``, one per 0.3 s), the
-    foot has just swung from its toes-down push-off (-40..-70 deg) to its strike
-    angle (-15..+25 deg): the rotation over the 0.35 s before the impact is large
-    and toes-up (positive) for every strike style. Needs three impacts agreeing
-    three to one.
+    At each landing impact (the largest jerk within 0.3 s, at least ``400 g/s``, or
+    3 g per sample at low rates), the foot has just swung from its toes-down push-off
+    (-40..-70 deg) to its strike angle (-15..+25 deg): the rotation over the 0.35 s
+    before the impact is large and toes-up (positive) for every strike style. Needs
+    three impacts agreeing three to one.
     """
     if len(acc) < 3:
         return 0.0
     d = np.diff(acc, axis=0)
     jerk = np.concatenate(([0.0], np.sqrt(np.sum(d * d, axis=1)))) * rate_hz / G_MPS2
     half = max(1, round(0.3 * rate_hz))
-    peaks = np.flatnonzero((jerk >= maximum_filter1d(jerk, 2 * half + 1)) & (jerk >= 400.0))
+    # the impact is smeared over a sample period at low rates (as in the estimator)
+    floor = min(400.0, 3.0 * rate_hz)
+    peaks = np.flatnonzero((jerk >= maximum_filter1d(jerk, 2 * half + 1)) & (jerk >= floor))
     back = round(0.35 * rate_hz)
     gap = max(1, round(0.02 * rate_hz))
     votes = [float(np.sum(g_ml[k - back : k - gap])) / rate_hz for k in peaks if k >= back]
@@ -517,9 +529,10 @@ class StanceTiltFilter:
         """Next stance: ``gyro_rotation_deg`` is the raw integral since the last one.
 
         ``whole=False`` (samples were lost in the cycle; a bridged swing peak loses
-        area): the gyro part gets at most ``LOSSY_ALPHA`` of the weight and the cycle
-        is left out of the bias estimate. ``accel_ok=False`` (the segment was not
-        still at the anchor): the accelerometer gets only ``1 - POOR_ANCHOR_ALPHA``.
+        area): the gyro part gets at most ``LOSSY_ALPHA`` of the weight when the
+        anchor is good, and the cycle is left out of the bias estimate.
+        ``accel_ok=False`` (the segment was not still at the anchor): the
+        accelerometer gets only ``1 - POOR_ANCHOR_ALPHA``.
         """
         if self.tilt_deg is None:
             return self.first(accel_deg)
@@ -533,7 +546,8 @@ class StanceTiltFilter:
         self._n += 1
         limit = self.alpha_max if accel_ok else max(self.alpha_max, POOR_ANCHOR_ALPHA)
         alpha = min(limit, self._n / (self._n + 1.0))
-        if not whole:
+        if not whole and accel_ok:
+            # lost samples make the gyro part unsure; a poor anchor is no better
             alpha = min(alpha, LOSSY_ALPHA)
         self.tilt_deg = alpha * predicted + (1.0 - alpha) * accel_deg
         return self.tilt_deg

@@ -40,14 +40,23 @@ from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
 from companion.types import G_MPS2, Label, SampleBatch, SensorInfo, StrideReport
 
-IMPACT_MIN_G_PER_S = 400.0
+IMPACT_MIN_G_PER_S = {"foot": 400.0, "shank": 300.0}
 """Smallest peak jerk (g/s) taken as a landing impact (also at least a quarter of the
-runner's recent impacts); swing motion of a foot at speed stays at 100-200 g/s."""
+runner's recent impacts). A foot's swing stays at 100-200 g/s and its heel strike gives
+1000 g/s and more at 200 Hz; the shank's impact is smaller (400-800 g/s at 200 Hz) and
+its swing reaches 250 g/s."""
+IMPACT_MIN_G_PER_SAMPLE = {"foot": 3.0, "shank": 6.0}
+"""At low sampling rates the impact is smeared over a sample period: the smallest peak
+jerk is then this change of acceleration (g) per sample when that is below
+``IMPACT_MIN_G_PER_S`` (150 g/s for a foot at 50 Hz, whose swing stays below ~100 g/s).
+The shank's impact is lost in its swing at low rates, so it is not scaled down there
+(the pitch-rate fallback times it)."""
 IMPACT_BEFORE_DESCENT_S = 0.12
 """The impact is searched from this long before the swing rate has dropped: a heel
 strike with the toes well up can land while the foot still rotates toes-up."""
 IMPACT_ONSET_G_PER_S = 100.0
-"""Smallest jerk (g/s) at the first sample of an impact."""
+"""Smallest jerk (g/s) at the first sample of an impact (scaled down like the peak at low
+sampling rates)."""
 
 BUFFER_S = 8.0
 """Seconds of samples kept per sensor (alignment window plus a few strides)."""
@@ -139,6 +148,10 @@ class SensorTrack:
         self._stance_skip = round(0.15 * fs)
         self._w_imp = max(1, round(0.02 * fs))
         self._fallback_wait = round(0.08 * fs)
+        peak_g_s = IMPACT_MIN_G_PER_S[info.segment]
+        low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[info.segment] * fs / peak_g_s)
+        self._impact_min = peak_g_s * low_rate * G_MPS2
+        self._impact_onset = IMPACT_ONSET_G_PER_S * low_rate * G_MPS2
         self._check_every = max(1, round(0.5 * fs))
         # alignment
         self.rotation: np.ndarray | None = None
@@ -268,7 +281,9 @@ class SensorTrack:
         self._gyr[rows : rows + m] = gyr
         self._filled[rows : rows + m] = filled
         prev = self._acc[rows - 1] if rows > 0 and self.n > self.run_start else acc[0]
-        d = np.diff(acc, axis=0, prepend=prev[None, :])
+        d = np.empty_like(acc)
+        d[0] = acc[0] - prev
+        np.subtract(acc[1:], acc[:-1], out=d[1:])
         self._jerk[rows : rows + m] = _norm3(d) * self.rate_hz
         if self.rotation is None:
             gn = _norm3(gyr)
@@ -334,19 +349,20 @@ class SensorTrack:
         rot = self.rotation
         assert rot is not None
         # element-wise (not a matrix product) so that every sample's value is
-        # bit-identical whatever the block size
-        acc = _rotate(rot, self._acc[a:b])
-        gyr = _rotate(rot, self._gyr[a:b])
-        self._g_ap[a:b] = gyr[0]
-        self._g_ml[a:b] = gyr[1]
-        self._a_ap[a:b] = acc[0]
-        self._a_ml[a:b] = acc[1]
-        self._a_si[a:b] = acc[2]
-        self._a_norm[a:b] = np.sqrt(acc[0] * acc[0] + acc[1] * acc[1] + acc[2] * acc[2])
-        self._g_norm[a:b] = np.sqrt(gyr[0] * gyr[0] + gyr[1] * gyr[1] + gyr[2] * gyr[2])
-        raw_g = np.abs(self._gyr[a:b]).max(axis=1)
-        raw_a = np.abs(self._acc[a:b]).max(axis=1)
-        self._sat[a:b] = (raw_g >= sig.GYR_SATURATION_DPS) | (raw_a >= sig.ACC_SATURATION_MPS2)
+        # bit-identical whatever the block size; acc and gyro rotated in one go
+        m = b - a
+        v = np.concatenate((self._acc[a:b], self._gyr[a:b]))
+        ap, ml, si = _rotate(rot, v)
+        self._a_ap[a:b] = ap[:m]
+        self._a_ml[a:b] = ml[:m]
+        self._a_si[a:b] = si[:m]
+        self._g_ap[a:b] = ap[m:]
+        self._g_ml[a:b] = ml[m:]
+        sq = ap * ap + ml * ml + si * si
+        np.sqrt(sq[:m], out=self._a_norm[a:b])
+        np.sqrt(sq[m:], out=self._g_norm[a:b])
+        raw = np.abs(v).max(axis=1)
+        self._sat[a:b] = (raw[m:] >= sig.GYR_SATURATION_DPS) | (raw[:m] >= sig.ACC_SATURATION_MPS2)
         self._derived_to = self.n
 
     def _scan_events(self) -> list[StrideReport]:
@@ -404,6 +420,7 @@ class SensorTrack:
         2. the **impact onset**, searched from ``IMPACT_BEFORE_DESCENT_S`` before the
            descent: the first sample whose jerk is at least half the largest jerk of
            the next 20 ms, that largest jerk being at least ``IMPACT_MIN_G_PER_S``
+           (less at low rates, ``IMPACT_MIN_G_PER_SAMPLE``)
            and a quarter of the runner's recent impacts (the foot's impact
            transient; Giandolini et al. 2014, Mitschke et al. 2017), confirmed 20 ms
            later;
@@ -465,10 +482,10 @@ class SensorTrack:
         if k_hi > self._imp_scan:
             lo = self._imp_scan
             jerk = self._jerk[self._row(lo) : self._row(k_hi + w_imp)]
-            peak = IMPACT_MIN_G_PER_S * G_MPS2
+            peak = self._impact_min
             if self._impacts:
                 peak = max(peak, 0.25 * self._impact_med)
-            k = sig.impact_onset(jerk, w_imp, peak, IMPACT_ONSET_G_PER_S * G_MPS2)
+            k = sig.impact_onset(jerk, w_imp, peak, self._impact_onset)
             if k is not None:
                 ic = lo + k
                 self._impacts.append(float(jerk[k : k + w_imp + 1].max()))
@@ -514,14 +531,14 @@ class SensorTrack:
         to = lo + int(np.argmin(self._g_ml[r0 : self._row(hi)]))
         # still instant of this stance: least rotation and |acc| closest to g
         a, b = self._row(prev_ic), self._row(to)
-        w = max(1, round(0.03 * fs))
+        w = max(1, round(0.02 * fs))
         cost = uniform_filter1d(self._g_norm[a : b + 1], w, mode="nearest") / 100.0
         cost += uniform_filter1d(np.abs(self._a_norm[a : b + 1] - G_MPS2), w, mode="nearest") / (
             0.1 * G_MPS2
         )
         still = prev_ic + int(np.argmin(cost))
         # gravity tilt over +-25 ms around it (averages out what is left of the impact)
-        h = max(1, round(0.025 * fs))
+        h = round(0.01 * fs)
         sr = slice(self._row(max(still - h, prev_ic)), self._row(min(still + h, to)) + 1)
         acc_pitch = sig.accel_pitch_deg(self._a_ap[sr], self._a_si[sr])
         acc_roll = sig.accel_roll_deg(self._a_ml[sr], self._a_si[sr])
@@ -538,15 +555,21 @@ class SensorTrack:
             return None
         ra, rb = self._row(prev_anchor[0]), self._row(still) + 1
         span = (still - prev_anchor[0]) / fs
-        # a cycle with lost samples (a bridged swing peak loses area) does not feed the
-        # gyro-bias estimate
-        whole = not self._filled[ra:rb].any()
+        # a cycle with lost samples (a bridged swing peak loses area) or a clipped gyro
+        # (a swing past the sensor's range loses area too) does not feed the gyro-bias
+        # estimate
+        whole = not self._filled[ra:rb].any() and not self._sat[ra:rb].any()
         pitch = self._pitch.update(_integral(self._g_ml[ra:rb], fs), span, acc_pitch, whole, acc_ok)
         roll = self._roll.update(_integral(self._g_ap[ra:rb], fs), span, acc_roll, whole, acc_ok)
         self._anchor = (still, pitch, roll)
         decided_t = float(self._t[self._row(min(decided_at, self.n - 1))])
         self._tilts.append((still, pitch, decided_t, self._pitch.bias_dps()))
         features = self._features(prev_anchor, (still, pitch, roll), prev_ic, to, ic)
+        # how still the foot gets in this stance: the rotation rate at its stillest
+        # instant (a relaxed foot lies flat while the shank turns over it; a held ankle
+        # makes it turn with the shank). Found by a search, so contact timing does not
+        # move it.
+        features["stance_still_dps"] = gyr_still
         decided = min(decided_at, self.n - 1)
         rep = StrideReport(
             sensor=self.info.name,
@@ -634,6 +657,11 @@ class SensorTrack:
             "strike_angle_deg": strike,
             "stance_excursion_deg": float(stance.max() - stance.min()),
             "stride_range_deg": float(theta.max() - theta.min()),
+            # the highest the toes come up in the last 150 ms before contact: the landing
+            # angle of the approach, which (unlike the angle at the contact sample) does
+            # not move with the contact's timing
+            "landing_peak_deg": float(theta[max(0, i_ic - round(0.15 * fs)) : i_ic + 1].max()),
+            "pushoff_deg": float(theta.min()),
             "still_ms": 1000.0 * float(np.sum(np.abs(self._g_ml[ric:rto]) < still_dps)) / fs,
             # how fast the foot pitches in mid-stance (25-60 % of contact), where a relaxed
             # ankle lets it lie still while the shank rotates over it

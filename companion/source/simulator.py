@@ -489,16 +489,21 @@ def _make_leg(
 _U = np.array([0.0, 0.06, -1.0, 0.30, 0.45, 0.60, 0.80])  # -1: foot flat, set per stride
 _V_OWN = np.array([0.0, 0.12, 0.30, 0.55])  # v = 0 is toe-off
 _V_APP = np.array([0.75, 0.90])
-_DF_PROFILE_U = np.array([1.0, 1.0, 0.8, 0.3, 0.0, 0.0, 0.0])  # forced DF decays by mid-stance
+_DF_PROFILE_U = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # forced DF: gone at foot flat
 _PF_PROFILE_U = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.9])  # forced PF held through stance
 _PF_PROFILE_V = np.array([0.6, 0.2, 0.0, 0.0])
+_FRONTAL_U = np.array([0.0, 0.06, 0.18, 0.30, 0.45, 0.60, 0.80])
+_FRONTAL_SHAPE = np.array([0.3, 0.0, -0.75, -0.95, -1.0, -0.8, -0.4])  # x frontal amplitude
 _W_U = np.array([1.0, 0.85, -1.0, -1.0, -1.0, -1.0, -1.0])  # -1: the stride's w_stance
 
 
-def _u_flat(strike_deg: np.ndarray) -> np.ndarray:
+def _u_flat(strike_deg: np.ndarray, offset_deg: np.ndarray) -> np.ndarray:
     """Fraction of contact at which the foot lies flat: about 15-20 % of stance,
-    later the further the foot was from flat at contact."""
-    return 0.16 + 0.003 * np.abs(strike_deg)
+    later the further the foot was from flat at contact, and later still when the
+    toes were held up into the landing (``offset_deg`` > 0: a longer braking phase
+    before the forefoot comes down)."""
+    u = 0.16 + 0.003 * np.abs(strike_deg) + 0.006 * np.maximum(offset_deg, 0.0)
+    return np.minimum(u, 0.27)
 
 
 def _keys(leg: _Leg, t_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -512,7 +517,7 @@ def _keys(leg: _Leg, t_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     # --- stance (n, 7)
     s = leg.strike[:, None]
     u = np.broadcast_to(_U, (n, len(_U))).copy()
-    u[:, 2] = _u_flat(leg.strike)
+    u[:, 2] = _u_flat(leg.strike, leg.offset)
     u[:, 1] = 0.4 * u[:, 2]
     sig = leg.sigma[:, None]
     d = leg.peak_df[:, None]
@@ -565,11 +570,12 @@ def _keys(leg: _Leg, t_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     shank_v = shank_v - (1 - w_v) * dank_v
     foot_a = shank_a + ankle_a + dank_a
 
-    # frontal: slight inversion at contact, eversion to -amp by 35 % stance, back in swing
+    # frontal: slight inversion at contact, fast eversion while the foot comes down (most
+    # of it by foot flat), its maximum near 45 % of stance, where the flat foot lies
+    # nearly still under the body (the quasi-static instant foot-mounted IMUs rely on)
     amp = leg.frontal_amp[:, None] * r
-    fr_u = np.concatenate(
-        [0.3 * amp, 0.0 * amp, -0.6 * amp, -amp, -0.9 * amp, -0.6 * amp, -0.35 * amp], -1
-    )
+    # (a profile over the fraction of contact, so a later foot flat does not squeeze it)
+    fr_u = amp * np.interp(u, _FRONTAL_U, _FRONTAL_SHAPE)
     fr_v = np.concatenate([-0.2 * amp, 0.1 * amp, 0.25 * amp, 0.25 * amp], -1)
     fr_a = np.concatenate([0.3 * amp, 0.3 * amp], -1)
 
@@ -687,7 +693,7 @@ def _leg_motion(leg: _Leg, t: np.ndarray, t_end: float) -> _LegMotion:
     breaks = np.concatenate([[leg.first_to], leg.t_ic])
     # the foot also breaks where the forefoot (or heel) lands flat and where the heel
     # starts to rise: a flat foot stays still (its gyro reads ~0), as on a real runner
-    u_flat = _u_flat(leg.strike)
+    u_flat = _u_flat(leg.strike, leg.offset)
     t_flat = leg.t_ic + u_flat * leg.contact
     t_heel = leg.t_ic + 0.45 * leg.contact
     foot_breaks = np.sort(np.concatenate([breaks, t_flat, t_heel]))
