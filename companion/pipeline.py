@@ -53,6 +53,8 @@ class RunSummary:
     cues: Counter[str] = field(default_factory=Counter)
     cadence_spm: dict[str, float] = field(default_factory=dict)
     link_drops: Counter[str] = field(default_factory=Counter)
+    hints: list[str] = field(default_factory=list)
+    """Likely causes when a sensor gave no strides (units, mounting)."""
 
     def lines(self) -> list[str]:
         out = [f"summary: {self.duration_s:.1f} s of stream"]
@@ -70,6 +72,7 @@ class RunSummary:
             "  cues: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.cues.items())) if self.cues else "none")
         )
+        out.extend(f"  hint: {h}" for h in self.hints)
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +84,7 @@ class RunSummary:
             "labels": dict(sorted(self.labels.items())),
             "cues": dict(sorted(self.cues.items())),
             "cadence_spm": {k: round(v, 1) for k, v in sorted(self.cadence_spm.items())},
+            "hints": list(self.hints),
         }
 
 
@@ -198,6 +202,7 @@ class Pipeline:
         for sensor, times in self._stride_s.items():
             if times:
                 s.cadence_spm[sensor] = 120.0 / statistics.median(times)
+        s.hints = self.estimator.hints()
         return s
 
     # ----------------------------------------------------------------- internals

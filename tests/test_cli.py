@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,3 +190,21 @@ def test_run_with_a_cue_missing_from_the_library_fails_before_connecting(tmp_pat
     assert res.returncode == 2, res.stdout + res.stderr
     assert "relax_ankel" in res.stderr and "coach.cue_rigid" in res.stderr
     assert "Traceback" not in res.stderr and "connecting" not in res.stdout
+
+
+def test_replay_of_a_gyro_in_rad_per_s_says_so(tmp_path: Path, console_config: Path) -> None:
+    # a common mistake when converting another tool's recording: gyro left in rad/s
+    from companion.source.recording import Recording, read_recording, write_recording
+    from companion.source.simulator import RunnerParams, simulate
+    from companion.types import SampleBatch
+
+    run = simulate(40.0, 100.0, runner=RunnerParams(), seed=5)
+    b = run.recording.data["foot"]
+    wrong = SampleBatch(b.sensor, b.t_s, b.acc, np.radians(b.gyr))
+    rec = tmp_path / "rad.csv"
+    write_recording(rec, Recording(run.recording.sensors, {}, {"foot": wrong}))
+    assert read_recording(rec).data["foot"].gyr.max() < 40.0
+    res = companion("replay", str(rec), "--fast", "--config", str(console_config))
+    assert res.returncode == 0, res.stderr
+    assert "0 strides" in res.stdout
+    assert "rad/s" in res.stdout and "deg/s" in res.stdout

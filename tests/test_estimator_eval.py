@@ -1,10 +1,9 @@
-"""The estimator's evaluation in CI size (a few simulated runners, ~25 s).
+"""The estimator's evaluation in CI size (a few simulated runners, ~15 s).
 
-The full table is `companion evaluate` (docs/estimator.md). Timing, latency and stride
-detection are asserted a little below the issue's bars. The label figures on the
-simulator are far below the 0.95 F1 bar (see docs/estimator.md, "What falls short"):
-they are asserted a little below what the estimator measures today, so that a
-regression fails CI; raise them as the estimator (or the simulator) improves.
+The full table is `companion evaluate` (docs/estimator.md). Everything is asserted a
+little below the issue's bars (F1 >= 0.95 per label, IC median <= 10 ms at 200 Hz,
+decision latency <= 100 ms, <= 1 false cue per 10 minutes), so that a regression fails
+CI; four runners are few, so the margins allow for one or two unlucky strides.
 """
 
 from __future__ import annotations
@@ -42,21 +41,22 @@ def test_foot_contacts_are_found_on_time(foot: SetupResult) -> None:
 def test_foot_decision_latency(foot: SetupResult) -> None:
     med, p95, _ = foot.latency_stats()
     assert med <= 40.0
-    assert p95 <= 90.0  # bar: <= 100 ms
+    assert p95 <= 80.0  # bar: <= 100 ms
+    # the foot is the sensor the labels (and cues) come from: no timing-only reports
+    assert foot.timing_latency_ms == []
 
 
-def test_foot_labels_do_not_regress(foot: SetupResult) -> None:
+def test_foot_labels_reach_the_bar(foot: SetupResult) -> None:
     assert foot.labels_scored() == list(Label)
-    assert foot.prf(Label.RELAXED)[2] >= 0.80
-    for lab in (Label.RIGID, Label.FORCED_DORSIFLEXION, Label.FORCED_PLANTARFLEXION):
+    for lab in Label:
         p, r, f1, n = foot.prf(lab)
-        assert n > 50, lab
-        assert f1 >= 0.30, (lab, p, r, f1)
+        assert n > 100, lab
+        assert f1 >= 0.93, (lab, p, r, f1)  # bar: 0.95
 
 
-def test_foot_false_cues_on_relaxed_runs_do_not_regress(foot: SetupResult) -> None:
+def test_foot_false_cues_on_relaxed_runs(foot: SetupResult) -> None:
     assert foot.relaxed_minutes == pytest.approx(8.0)
-    assert foot.false_cues_per_10min() <= 7.5
+    assert foot.false_cues <= 1  # bar: <= 1 per 10 minutes
 
 
 def test_shank_segments_strides_and_claims_no_ankle_label(others) -> None:
@@ -72,4 +72,6 @@ def test_foot_and_shank_see_a_rigid_ankle(others) -> None:
     assert both.found_strides >= 0.95 * both.true_strides
     p, r, f1, n = both.prf(Label.RIGID)
     assert n >= 20
-    assert f1 >= 0.8, (p, r, f1)
+    assert f1 >= 0.9, (p, r, f1)
+    # the foot's labels do not wait long for the shank's samples
+    assert both.latency_stats()[1] <= 100.0

@@ -10,7 +10,9 @@ initial contact. Reported:
   supports only; strides of an unsupported fault count as that fault's truth and
   can only be missed),
 * initial-contact timing error (median, 95th percentile), per sampling rate,
-* decision latency: true closing IC -> ``t_decided_s`` of the stride's report,
+* decision latency: true closing IC -> ``t_decided_s`` of the stride's report, for the
+  sensors that claim ankle labels (a cue comes from those) and, apart, for the others
+  (a shank alone reports timing and impact only),
 * stride detection: true strides found, reports that match no true stride,
 * false fault cues per 10 minutes on fully relaxed runs, through the lead's
   :class:`~companion.coach.policy.CuePolicy` with default settings.
@@ -62,6 +64,10 @@ class SetupResult:
     ic_err_ms: dict[float, list[float]] = field(default_factory=lambda: defaultdict(list))
     to_err_ms: list[float] = field(default_factory=list)
     latency_ms: list[float] = field(default_factory=list)
+    """Decision latency of the strides of sensors that claim ankle labels (the ones a cue
+    can come from)."""
+    timing_latency_ms: list[float] = field(default_factory=list)
+    """The same for sensors that claim none (a shank alone reports timing and impact)."""
     true_strides: int = 0
     found_strides: int = 0
     extra_reports: int = 0
@@ -100,10 +106,13 @@ class SetupResult:
         a = np.abs(np.asarray(errs))
         return float(np.median(a)), float(np.percentile(a, 95)), len(a)
 
-    def latency_stats(self) -> tuple[float, float, float]:
-        if not self.latency_ms:
+    def latency_stats(self, labels: bool = True) -> tuple[float, float, float]:
+        """Median, p95, max of the decision latency (ms) of the label-bearing sensors'
+        strides, or (``labels=False``) of the other sensors' timing reports."""
+        values = self.latency_ms if labels else self.timing_latency_ms
+        if not values:
             return float("nan"), float("nan"), float("nan")
-        a = np.asarray(self.latency_ms)
+        a = np.asarray(values)
         return float(np.median(a)), float(np.percentile(a, 95)), float(a.max())
 
     def false_cues_per_10min(self) -> float:
@@ -122,6 +131,8 @@ class SetupResult:
         }
         lm, lp, lx = self.latency_stats()
         out["latency_ms"] = {"median": lm, "p95": lp, "max": lx}
+        lm, lp, lx = self.latency_stats(labels=False)
+        out["timing_latency_ms"] = {"median": lm, "p95": lp, "max": lx}
         out["strides_found"] = self.found_strides / self.true_strides if self.true_strides else 0
         out["extra_reports"] = self.extra_reports
         out["false_cues_per_10min"] = self.false_cues_per_10min()
@@ -216,7 +227,8 @@ def score_run(
                 res.to_err_ms.append(1000.0 * (r.t_to_s - t_to[j]))
             k = _nearest(t_ic, r.t_end_s)
             if k is not None:
-                res.latency_ms.append(1000.0 * (r.t_decided_s - t_ic[k]))
+                lat = res.latency_ms if claims else res.timing_latency_ms
+                lat.append(1000.0 * (r.t_decided_s - t_ic[k]))
             if r.baseline_ready and claims:
                 res.confusion[(labels[j], r.label.value)] += 1
         res.found_strides += len(matched)
@@ -336,10 +348,10 @@ def format_tables(results: dict[str, SetupResult]) -> str:
     head = " | ".join(f"IC error at {r:.0f} Hz, median / p95 (ms)" for r in rates)
     lines.append(
         f"| set-up | strides found | extra reports | {head} | "
-        "toe-off error median (ms) | decision latency median / p95 / max (ms) | "
-        "false cues per 10 min relaxed |"
+        "toe-off error median (ms) | label decision latency median / p95 / max (ms) | "
+        "timing-only reports latency median / p95 / max (ms) | false cues per 10 min relaxed |"
     )
-    lines.append("|---|---|---|" + "---|" * len(rates) + "---|---|---|")
+    lines.append("|---|---|---|" + "---|" * len(rates) + "---|---|---|---|")
     for res in results.values():
         cells = []
         for r in rates:
@@ -347,11 +359,13 @@ def format_tables(results: dict[str, SetupResult]) -> str:
             cells.append(f"{_f(med, 1)} / {_f(p95, 1)}")
         to = float(np.median(np.abs(res.to_err_ms))) if res.to_err_ms else float("nan")
         lm, lp, lx = res.latency_stats()
+        tm, tp, tx = res.latency_stats(labels=False)
         found = res.found_strides / res.true_strides if res.true_strides else float("nan")
         lines.append(
             f"| {res.setup} | {_f(100 * found, 1)}% | {res.extra_reports} | "
             + " | ".join(cells)
             + f" | {_f(to, 1)} | {_f(lm, 0)} / {_f(lp, 0)} / {_f(lx, 0)} | "
+            f"{_f(tm, 0)} / {_f(tp, 0)} / {_f(tx, 0)} | "
             f"{_f(res.false_cues_per_10min(), 2)} ({res.false_cues} in "
             f"{res.relaxed_minutes:.0f} min) |"
         )

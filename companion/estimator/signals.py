@@ -358,7 +358,9 @@ def dedrifted_angle(
         return np.full(n, start_deg)
     theta = np.concatenate(([0.0], np.cumsum(0.5 * (rate_dps[1:] + rate_dps[:-1])))) / rate_hz
     err = theta[-1] - (end_deg - start_deg)
-    return start_deg + theta - err * np.linspace(0.0, 1.0, n)
+    theta -= np.arange(n) * (err / (n - 1))
+    theta += start_deg
+    return theta
 
 
 # --------------------------------------------------------------------------- events

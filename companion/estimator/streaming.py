@@ -188,6 +188,8 @@ class SensorTrack:
         """Hold reports for :meth:`finalize` (set when a shank partner adds ankle features)."""
         self.traces: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         self._trace: tuple[np.ndarray, np.ndarray, int] = (np.zeros(0), np.zeros(0), 0)
+        self._gyr_peak_dps = 0.0
+        self._acc_sum = 0.0
 
     # ------------------------------------------------------------------ state
     def _reset_detection(self, start: int) -> None:
@@ -295,6 +297,42 @@ class SensorTrack:
                 self._still_gyr += np.rint(gyr[still] * 1e6).astype(np.int64).sum(axis=0)
                 self._still_n += int(still.sum())
         self.n += m
+        # plain running figures for :meth:`hints` (units mistakes show here)
+        g_peak = float(np.abs(gyr).max())
+        if g_peak > self._gyr_peak_dps:
+            self._gyr_peak_dps = g_peak
+        self._acc_sum += float(_norm3(acc).sum())
+
+    def hints(self) -> list[str]:
+        """What is likely wrong when this stream gave no strides (else nothing)."""
+        if self.strides_reported or self.n < self.settings.align_window_s * self.rate_hz:
+            return []
+        name = self.info.name
+        mean_acc = self._acc_sum / self.n
+        out = []
+        if mean_acc < 0.3 * G_MPS2:
+            out.append(
+                f"sensor {name!r}: the accelerometer averages {mean_acc:.2f}, far below "
+                f"gravity ({G_MPS2:.2f} m/s²): is it in g? Samples must be in m/s²."
+            )
+        if self._gyr_peak_dps < 50.0:
+            out.append(
+                f"sensor {name!r}: the gyroscope never exceeded {self._gyr_peak_dps:.1f}; a "
+                "running foot or shank turns at several hundred deg/s: is it in rad/s? "
+                "Samples must be in deg/s."
+            )
+        elif self.rotation is None:
+            out.append(
+                f"sensor {name!r}: no running found to learn the mounting from (it needs "
+                f"{self.settings.align_window_s:g} s of running with one main rotation axis); "
+                "or set the sensor's mount in the config."
+            )
+        else:
+            out.append(
+                f"sensor {name!r}: no stride found; is the sensor on a foot or shank of a "
+                f"runner (swing peaks above {self.settings.min_swing_peak_dps:g} deg/s)?"
+            )
+        return out
 
     # ------------------------------------------------------------------ processing
     def _process(self) -> list[StrideReport]:
@@ -382,6 +420,11 @@ class SensorTrack:
                 thr = self.settings.min_swing_peak_dps
                 if self._peaks:
                     thr = max(thr, 0.4 * self._peak_med)
+                last = self.n - self._w_ms  # candidates are confirmed up to here
+                if float(g[self._row(self._scan) : self._row(last)].max()) < thr:
+                    # nothing high enough yet (most of every stride): skip the search
+                    self._scan = last
+                    return out
                 j = sig.first_swing_peak(g[self._row(lo) : end], self._w_ms, thr, self._scan - lo)
                 if j is None:
                     self._scan = max(self._scan, self.n - self._w_ms)
@@ -532,19 +575,20 @@ class SensorTrack:
         # still instant of this stance: least rotation and |acc| closest to g
         a, b = self._row(prev_ic), self._row(to)
         w = max(1, round(0.02 * fs))
-        cost = uniform_filter1d(self._g_norm[a : b + 1], w, mode="nearest") / 100.0
-        cost += uniform_filter1d(np.abs(self._a_norm[a : b + 1] - G_MPS2), w, mode="nearest") / (
-            0.1 * G_MPS2
-        )
-        still = prev_ic + int(np.argmin(cost))
-        # gravity tilt over +-25 ms around it (averages out what is left of the impact)
+        cost = self._g_norm[a : b + 1] / 100.0
+        cost += np.abs(self._a_norm[a : b + 1] - G_MPS2) / (0.1 * G_MPS2)
+        still = prev_ic + int(np.argmin(uniform_filter1d(cost, w, mode="nearest")))
+        # gravity tilt over +-10 ms around it (the foot lies still for only 30-50 ms of a
+        # running stance; a wider window takes in the heel rise and the forefoot landing)
         h = round(0.01 * fs)
         sr = slice(self._row(max(still - h, prev_ic)), self._row(min(still + h, to)) + 1)
-        acc_pitch = sig.accel_pitch_deg(self._a_ap[sr], self._a_si[sr])
-        acc_roll = sig.accel_roll_deg(self._a_ml[sr], self._a_si[sr])
+        n_sr = sr.stop - sr.start
+        s_ap, s_ml, s_si = (float(x[sr].sum()) for x in (self._a_ap, self._a_ml, self._a_si))
+        acc_pitch = math.degrees(math.atan2(s_ap, -s_si))  # as sig.accel_pitch_deg
+        acc_roll = math.degrees(math.atan2(-s_ml, -s_si))  # as sig.accel_roll_deg
         # a gravity anchor is trusted only where the foot is still: |acc| near g, slow turn
-        acc_dev = float(np.mean(np.abs(self._a_norm[sr] - G_MPS2)))
-        gyr_still = float(np.mean(self._g_norm[sr]))
+        acc_dev = float(np.abs(self._a_norm[sr] - G_MPS2).sum()) / n_sr
+        gyr_still = float(self._g_norm[sr].sum()) / n_sr
         acc_ok = acc_dev <= sig.STILL_ACC_TOL_MPS2 and gyr_still <= sig.STILL_GYR_MAX_DPS
         prev_anchor = self._anchor
         if prev_anchor is None or prev_anchor[0] < self.base or prev_anchor[0] >= prev_ic:
@@ -650,18 +694,19 @@ class SensorTrack:
         stance = theta[i_ic:]
         ric, rto = self._row(ic), self._row(to)
         still_dps = 50.0
+        lowest = float(theta.min())
         f: dict[str, float] = {
             "stride_s": (ic_next - ic) / fs,
             "cadence_spm": 120.0 * fs / (ic_next - ic),
             "contact_ms": 1000.0 * (to - ic) / fs,
             "strike_angle_deg": strike,
             "stance_excursion_deg": float(stance.max() - stance.min()),
-            "stride_range_deg": float(theta.max() - theta.min()),
+            "stride_range_deg": float(theta.max()) - lowest,
             # the highest the toes come up in the last 150 ms before contact: the landing
             # angle of the approach, which (unlike the angle at the contact sample) does
             # not move with the contact's timing
             "landing_peak_deg": float(theta[max(0, i_ic - round(0.15 * fs)) : i_ic + 1].max()),
-            "pushoff_deg": float(theta.min()),
+            "pushoff_deg": lowest,
             "still_ms": 1000.0 * float(np.sum(np.abs(self._g_ml[ric:rto]) < still_dps)) / fs,
             # how fast the foot pitches in mid-stance (25-60 % of contact), where a relaxed
             # ankle lets it lie still while the shank rotates over it
@@ -820,6 +865,10 @@ class StreamingEstimator:
                 prof.segments[seg] = dict(track.baseline.stats)
                 prof.strides[seg] = track.baseline.target
         return prof if prof.segments else None
+
+    def hints(self) -> list[str]:
+        """Likely causes, per sensor that gave no strides (units, mounting)."""
+        return [h for track in self.tracks.values() for h in track.hints()]
 
     def supported_labels(self, sensor: str) -> set[Label]:
         """The labels this sensor's set-up can see (see docs/estimator.md)."""
