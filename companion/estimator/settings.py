@@ -24,9 +24,10 @@ class EstimatorSettings:
     )
     rigid_midstance_rate_dps: float = setting(
         25.0,
-        "Foot sensor: rigid when the foot pitches this much faster in mid-stance than in the "
-        "runner's relaxed strides (a relaxed ankle lets the foot lie flat while the shank "
-        "rotates over it; a held ankle makes the foot turn with the shank).",
+        "Foot sensor: rigid when the foot still turns this much faster at its stillest "
+        "instant of the stance than in the runner's relaxed strides (a relaxed ankle lets "
+        "the foot lie flat while the shank rotates over it; a held ankle makes the foot "
+        "turn with the shank).",
         min=5.0,
         max=300.0,
         unit="deg/s",

@@ -190,6 +190,7 @@ class SensorTrack:
         self._trace: tuple[np.ndarray, np.ndarray, int] = (np.zeros(0), np.zeros(0), 0)
         self._gyr_peak_dps = 0.0
         self._acc_sum = 0.0
+        self._acc_n = 0
 
     # ------------------------------------------------------------------ state
     def _reset_detection(self, start: int) -> None:
@@ -297,18 +298,20 @@ class SensorTrack:
                 self._still_gyr += np.rint(gyr[still] * 1e6).astype(np.int64).sum(axis=0)
                 self._still_n += int(still.sum())
         self.n += m
-        # plain running figures for :meth:`hints` (units mistakes show here)
-        g_peak = float(np.abs(gyr).max())
-        if g_peak > self._gyr_peak_dps:
-            self._gyr_peak_dps = g_peak
-        self._acc_sum += float(_norm3(acc).sum())
+        if not self.strides_reported:
+            # plain running figures for :meth:`hints` (units mistakes show here)
+            g_peak = float(np.abs(gyr).max())
+            if g_peak > self._gyr_peak_dps:
+                self._gyr_peak_dps = g_peak
+            self._acc_sum += float(_norm3(acc).sum())
+            self._acc_n += m
 
     def hints(self) -> list[str]:
         """What is likely wrong when this stream gave no strides (else nothing)."""
         if self.strides_reported or self.n < self.settings.align_window_s * self.rate_hz:
             return []
         name = self.info.name
-        mean_acc = self._acc_sum / self.n
+        mean_acc = self._acc_sum / max(1, self._acc_n)
         out = []
         if mean_acc < 0.3 * G_MPS2:
             out.append(
