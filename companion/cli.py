@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from companion import __version__
-from companion.errors import CompanionError
+from companion.errors import CompanionError, RecordingError
 
 log = logging.getLogger("companion")
 
@@ -58,7 +59,7 @@ def _run_replay(
 ) -> int:
     """Push a recording (or a simulated run) through the pipeline, print cues and summary."""
     from companion.config import load_config
-    from companion.estimator.profile import find_profile
+    from companion.estimator.profile import find_profile, profile_path
     from companion.pipeline import Pipeline, load_checked_library, run_source
     from companion.voice.sink import ConsoleSink, make_sink
 
@@ -77,7 +78,11 @@ def _run_replay(
             audio_device=getattr(args, "audio_device", None),
         )
         on_event = None
-    profile = find_profile(cfg, getattr(args, "runner", None))
+    runner = getattr(args, "runner", None)
+    if getattr(args, "save_profile", False) and runner and not profile_path(cfg, runner).exists():
+        profile = None  # a new runner: this recording is where the baseline is learned
+    else:
+        profile = find_profile(cfg, runner)
     pipeline = Pipeline(
         cfg, recording.sensors, sink, library=library, on_event=on_event, profile=profile
     )
@@ -94,7 +99,30 @@ def _run_replay(
     else:
         for line in summary.lines():
             _stdout_line(line)
+    if getattr(args, "save_profile", False):
+        _save_profile(
+            cfg, pipeline, getattr(args, "runner", None) or cfg.run.runner, str(args.recording)
+        )
     return 0
+
+
+def _save_profile(cfg: Any, pipeline: Any, runner: str, source: str) -> None:
+    from companion.estimator.profile import profile_path
+
+    prof = pipeline.estimator.profile()
+    if prof is None:
+        raise RecordingError(
+            source,
+            None,
+            f"no relaxed baseline was learned from this recording (it needs "
+            f"{cfg.estimator.baseline_strides} strides per sensor after the mounting is found); "
+            "record a longer relaxed run",
+        )
+    if prof.runner != runner:
+        prof = type(prof)(runner, prof.segments, prof.strides)
+    path = profile_path(cfg, runner)
+    prof.save(path)
+    _stderr_line(f"saved the relaxed baseline of runner {runner!r} to {path}")
 
 
 # --------------------------------------------------------------------------- commands
@@ -205,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     p.add_argument("--runner", help="use this runner's saved relaxed baseline")
+    p.add_argument(
+        "--save-profile",
+        action="store_true",
+        help="save the relaxed baseline learned from this recording as the runner's profile "
+        "(--runner, else [run] runner), so later runs label from the first stride",
+    )
     p.add_argument("--audio-device", help="output device name or index")
     _add_config(p)
     p.set_defaults(func=cmd_replay)
@@ -242,3 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        # stdout/stderr cannot take the output (a full disk, /dev/full): say so once
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"companion: cannot write the output: {exc.strerror or exc}\n")
+        return 1

@@ -52,6 +52,19 @@ def test_run_with_an_unknown_profile_is_a_config_error(
     assert "did you mean 'polar_pmd'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", [("--connect-timeout", "-3"), ("--seconds", "0")])
+def test_run_refuses_a_time_that_is_not_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: tuple[str, str]
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[sensors]]\nname = "foot"\nprofile = "open_imu"\n[voice]\noutput = "console"\n'
+    )
+    assert main(["run", "--config", str(cfg), *flag]) == 4
+    err = capsys.readouterr().err
+    assert flag[0] in err and "positive" in err
+
+
 def test_scan_config_lines_pin_the_device() -> None:
     f = Found("OpenIMU-7", "C0:FF:EE:00:00:07", -50, "open_imu", "open IMU", 90)
     assert f.config_lines("left_foot") == [

@@ -208,3 +208,58 @@ def test_replay_of_a_gyro_in_rad_per_s_says_so(tmp_path: Path, console_config: P
     assert res.returncode == 0, res.stderr
     assert "0 strides" in res.stdout
     assert "rad/s" in res.stdout and "deg/s" in res.stdout
+
+
+def test_a_saved_profile_labels_the_next_run_from_its_first_stride(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[run]\nrunner = "ana"\nprofile_dir = "{tmp_path / "profiles"}"\n'
+        '[voice]\noutput = "console"\n'
+    )
+    rec = tmp_path / "relaxed.csv"
+    assert companion("simulate", "--out", str(rec), "--minutes", "1", "--seed", "4").returncode == 0
+    saved = companion("replay", str(rec), "--fast", "--save-profile", "--config", str(cfg))
+    assert saved.returncode == 0, saved.stderr
+    prof = tmp_path / "profiles" / "ana.json"
+    assert prof.exists() and "ana" in saved.stderr
+    assert json.loads(prof.read_text())["runner"] == "ana"
+    again = companion(
+        "replay", str(rec), "--fast", "--json", "--runner", "ana", "--config", str(cfg)
+    )
+    assert again.returncode == 0, again.stderr
+    strides = [e for e in map(json.loads, again.stdout.splitlines()) if e["type"] == "stride"]
+    assert strides and all(e["baseline_ready"] for e in strides)
+    # too short a recording to learn from: one clear error, no file written
+    short = tmp_path / "short.csv"
+    assert companion("simulate", "--out", str(short), "--minutes", "0.1").returncode == 0
+    res = companion(
+        "replay", str(short), "--fast", "--save-profile", "--runner", "ana2", "--config", str(cfg)
+    )
+    assert res.returncode != 0 and "no relaxed baseline" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "profiles" / "ana2.json").exists()
+
+
+def test_output_to_a_full_device_is_one_clear_error(tmp_path: Path, console_config: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "companion",
+                "demo",
+                "--fast",
+                "--json",
+                "--config",
+                str(console_config),
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert res.returncode == 1
+    assert "cannot write the output" in res.stderr and "Traceback" not in res.stderr

@@ -183,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if args.seconds is not None and args.seconds <= 0:
         raise SensorError(f"--seconds {args.seconds}: give a positive stream time")
+    if not args.connect_timeout > 0:
+        raise SensorError(
+            f"--connect-timeout {args.connect_timeout}: give a positive time in seconds"
+        )
     library = load_checked_library(cfg)
     status = StatusLine(sys.stdout, enabled=sys.stdout.isatty() and not args.json)
     on_event: Callable[[dict[str, Any]], None] | None = None
