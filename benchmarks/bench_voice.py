@@ -8,8 +8,10 @@ the cue, stamped exactly as the pipeline stamps ``Cue.decided_mono``) to the cue
 first sample handed to the stream's callback. Decisions come at random moments
 (between 40 and 90 ms apart, so they fall anywhere in a block), each cue is silenced
 after a few blocks so the next one finds the voice idle. The same run then decides
-the same cues and synthesises each one live with pyttsx3 at decision time, through
-the same player. It also prints the output latency PortAudio reports for the
+the same cues and synthesises each one live with pyttsx3 at decision time (the engine
+started ahead; synthesis, reading and resampling on the clock), then hands the clip
+over the same way (``submit_clip``: copied into the audio process's shared-memory
+mailbox) to the same player. It also prints the output latency PortAudio reports for the
 stream, the callback's pace and underflows, and the render/cache start-up times,
 and (on the null sink) when the sound reached the sink, for the product's path and
 for pyttsx3's own ``say()``. ``--load`` adds a busy Python thread, as a run's
@@ -17,7 +19,8 @@ estimator would be; ``--in-process`` measures the stream in this process instead
 of the audio process the product uses.
 
 Bars (issue "The voice"): p95 <= 50 ms with a block of 10 ms or less, and at least
-10x faster than live synthesis.
+10x faster than live synthesis (p50 against p50 and p95 against p95, same run). The exit
+code is 0 when the first block measured (the product's default, 1.5 ms) meets both.
 """
 
 from __future__ import annotations
@@ -247,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
     cache = Path(tempfile.mkdtemp(prefix="companion-bench-cache-"))
     coach = CoachSettings(persist_k=1, persist_n=1, cooldown_s=0.0, repeat_s=0.0)
     blocks_ms = [float(b) for b in args.blocks_ms.split(",")]
+    lats = [float(v) for v in str(args.latency_ms).split(",")]
+    lats_ms = (lats * len(blocks_ms))[: len(blocks_ms)] if len(lats) == 1 else lats
     rows: list[tuple[str, float, list[float]]] = []
     sink_rows: list[tuple[str, float, list[float]]] = []
     lines: list[str] = []
@@ -263,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
             block_ms=block_ms,
             sample_rate_hz=args.rate,
             stale_after_s=0.7,
-            latency_ms=args.latency_ms,
+            latency_ms=lats_ms[k],
+            realtime_priority=args.rt,
         )
         lib = load_library(settings)
         t0 = time.perf_counter()
@@ -277,7 +283,12 @@ def run(args: argparse.Namespace) -> int:
             cached_s = time.perf_counter() - t0
         warmed = sink.wait_running(5.0)
         st0, t_start = sink.stats(), time.monotonic()
-        monitor = args.monitor_env and k == 0 and SinkMonitor(args.monitor_env, sink.rate_hz)
+        monitor = (
+            args.monitor_env
+            and not args.no_monitor
+            and k == 0
+            and SinkMonitor(args.monitor_env, sink.rate_hz)
+        )
         pre, pre_sink = measure(sink, lib, coach, args.n, args.seed, monitor=monitor or None)
         rows.append(("pre-rendered", sink.block / sink.rate_hz, pre))
         if monitor:
@@ -310,6 +321,13 @@ def run(args: argparse.Namespace) -> int:
             f"{st1['underflows'] - st0['underflows']}, "
             f"output latency {1000 * sink.output_latency_s:.1f} ms"
         )
+        if "interval_p50_ms" in st1:
+            lines.append(
+                f"  callbacks (last {min(nb, 4096)}): interval p50/p95/max "
+                f"{st1['interval_p50_ms']:.2f}/{st1['interval_p95_ms']:.2f}/"
+                f"{st1['interval_max_ms']:.1f} ms; wait from a random moment to the next "
+                f"callback p50/p95 {st1['wait_p50_ms']:.2f}/{st1['wait_p95_ms']:.2f} ms"
+            )
         sink.close()
 
     if args.load:
@@ -324,18 +342,24 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     print()
     print("cue latency, cue policy decision -> first sample handed to the audio callback")
-    live95 = next(pct(xs, 95) for name, _, xs in rows if name.startswith("live"))
+    live = next(xs for name, _, xs in rows if name.startswith("live"))
+    live50, live95 = pct(live, 50), pct(live, 95)
     print(
         f"| {'path':<14} | {'block ms':>8} | {'cues':>4} | {'p50 ms':>7} | {'p95 ms':>7} "
-        f"| {'max ms':>7} | {'live/this p95':>13} |"
+        f"| {'max ms':>7} | {'live/this p50':>13} | {'live/this p95':>13} |"
     )
-    print(f"|{'-' * 16}|{'-' * 9}:|{'-' * 5}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 14}:|")
+    print(
+        f"|{'-' * 16}|{'-' * 9}:|{'-' * 5}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 14}:"
+        f"|{'-' * 14}:|"
+    )
     for name, block_s, xs in rows:
         ms = [1000 * v for v in xs]
-        ratio = live95 / pct(xs, 95) if xs else float("nan")
+        r50 = live50 / pct(xs, 50) if xs else float("nan")
+        r95 = live95 / pct(xs, 95) if xs else float("nan")
         print(
-            f"| {name:<14} | {1000 * block_s:>8.1f} | {len(ms):>4} | {pct(ms, 50):>7.1f} | "
-            f"{pct(ms, 95):>7.1f} | {max(ms, default=float('nan')):>7.1f} | {ratio:>12.1f}x |"
+            f"| {name:<14} | {1000 * block_s:>8.2g} | {len(ms):>4} | {pct(ms, 50):>7.1f} | "
+            f"{pct(ms, 95):>7.1f} | {max(ms, default=float('nan')):>7.1f} | {r50:>12.1f}x "
+            f"| {r95:>12.1f}x |"
         )
     if sink_rows:
         print()
@@ -349,17 +373,20 @@ def run(args: argparse.Namespace) -> int:
                 f"{max(ms, default=float('nan')):>7.1f} |"
             )
     print()
+    first = True  # the first block measured is the product's (the default: 1.5 ms)
     for name, block_s, xs in rows:
         if name != "pre-rendered":
             continue
-        p95 = pct(xs, 95)
+        p50, p95 = pct(xs, 50), pct(xs, 95)
         ok_bar = p95 <= 0.050 and block_s <= 0.0100001
-        ok_x = live95 / p95 >= 10.0
-        bars_ok &= ok_bar and ok_x
+        ok_x = live50 / p50 >= 10.0 and live95 / p95 >= 10.0
+        if first:
+            bars_ok &= ok_bar and ok_x
+        first = False
         print(
             f"block {1000 * block_s:g} ms: p95 <= 50 ms {'PASS' if ok_bar else 'FAIL'}; "
-            f">= 10x faster than live synthesis {'PASS' if ok_x else 'FAIL'} "
-            f"({live95 / p95:.1f}x)"
+            f">= 10x faster than live synthesis (p50 and p95) {'PASS' if ok_x else 'FAIL'} "
+            f"({live50 / p50:.1f}x, {live95 / p95:.1f}x)"
         )
     return 0 if bars_ok else 1
 
@@ -370,14 +397,26 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=200, help="pre-rendered cues (>= 200)")
     ap.add_argument("--live-n", type=int, default=200, help="live-synthesised cues")
     ap.add_argument(
-        "--blocks-ms", default="10,2.5", help="block sizes to measure, ms (live at the first)"
+        "--blocks-ms",
+        default="1.5,10",
+        help="block sizes to measure, ms (live at the first; 1.5 = the product default)",
     )
     ap.add_argument("--rate", type=int, default=48000, help="stream rate, Hz")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--in-process", action="store_true", help="voice.isolate = false: stream in this process"
     )
-    ap.add_argument("--latency-ms", type=float, default=0.0, help="voice.latency_ms (0 = low)")
+    ap.add_argument(
+        "--latency-ms",
+        default="0",
+        help="voice.latency_ms, one value or one per block (0 = the product's default)",
+    )
+    ap.add_argument(
+        "--rt", type=int, default=20, help="voice.realtime_priority (0 = normal scheduling)"
+    )
+    ap.add_argument(
+        "--no-monitor", action="store_true", help="skip the at-the-sink figures (quicker)"
+    )
     ap.add_argument("--load", action="store_true", help="a busy Python thread runs alongside")
     ap.add_argument(
         "--say-n", type=int, default=50, help="cues spoken with pyttsx3 say() (null sink only)"

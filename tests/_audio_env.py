@@ -246,8 +246,8 @@ def child_main() -> None:
 
     job: ``settings`` (VoiceSettings fields; the sink comes from ``make_sink``),
     ``device``, ``warm`` (wait for real-time pace), ``busy`` (a GIL-hungry thread runs
-    meanwhile), ``cues``: list of {at_s, id, phrase (index), priority, stale_after_s},
-    ``clips_out`` (npz path for the clips that were played).
+    meanwhile), ``cues``: list of {at_s, id, phrase (index), priority, stale_after_s} or
+    {at_s, silence: true}, ``clips_out`` (npz path for the clips that were played).
     """
     from companion.types import Cue
     from companion.voice.library import load_library
@@ -268,6 +268,9 @@ def child_main() -> None:
         delay = t0 + c["at_s"] - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        if c.get("silence"):
+            sink.silence()
+            continue
         text = lib.phrases(c["id"])[c.get("phrase", 0)]
         sink.play(
             Cue(
@@ -284,6 +287,7 @@ def child_main() -> None:
     latency = sink.output_latency_s
     stop_busy.set()
     clips = sink.clips if job.get("clips_out") else {}
+    stats = sink.stats()
     sink.close()  # drains the last events into sink.history
     events = [
         {
@@ -293,6 +297,7 @@ def child_main() -> None:
             "latency_s": e.latency_s,
             "frame": e.frame,
             "t_s": e.t_mono - t0,
+            "cue_t_s": e.cue.t_s,
         }
         for e in sink.history
     ]
@@ -312,6 +317,34 @@ def child_main() -> None:
                 "idle": idle,
                 "lines": lines,
                 "sink": type(sink).__name__,
+                "stats": {k: v for k, v in stats.items() if k != "busy"},
             }
         )
     )
+
+
+def post_cues(name: str, n: int, clip_every: int = 0) -> int:
+    """A run loop in another process: post ``n`` cues to the mailbox ``name`` as fast as the
+    ring allows (retrying when it is full), cue k with priority k, t_s k and
+    decided_mono k / 1000; every ``clip_every``-th one with its own clip of k samples of
+    value k (``post_clip``). Returns how many posts found the ring full."""
+    from companion.types import Cue
+    from companion.voice.audio_proc import MailboxWriter
+
+    w = MailboxWriter.attach(name)
+    full = 0
+    try:
+        for k in range(n):
+            cue = Cue("c", t_s=float(k), priority=k, decided_mono=k / 1000, stale_after_s=0.5)
+            while True:
+                if clip_every and k % clip_every == 0:
+                    ok = w.post_clip(cue, 0, np.full(k % 500 + 1, float(k), np.float32))
+                else:
+                    ok = w.post(cue, 0)
+                if ok:
+                    break
+                full += 1
+                time.sleep(0)
+    finally:
+        w.close()
+    return full

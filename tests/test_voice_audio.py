@@ -194,7 +194,7 @@ def test_a_busy_run_loop_does_not_put_gaps_in_the_cues(
         "soft_landing": (1, "Let the foot land under you."),
     }
     job = {
-        "settings": settings(cache_dir),
+        "settings": settings(cache_dir, block_ms=1.5),  # the default block, 4.5 ms buffer
         "warm": True,
         "busy": True,
         "cues": [
@@ -209,6 +209,61 @@ def test_a_busy_run_loop_does_not_put_gaps_in_the_cues(
         i, score = locate(x, clip)
         assert score > 0.999, f"{cid}: ncc {score:.3f}"
         assert np.abs(x[i : i + len(clip)] - clip).max() < 1e-4, f"gap or glitch in {cid}"
+
+
+def test_two_cues_decided_together_both_come_out_whole_at_the_default_block(
+    pulse: PulseNullSink, cache_dir: Path, tmp_path: Path
+) -> None:
+    """The product's defaults (1.5 ms blocks, a three-block buffer, the shared-memory
+    mailbox): two cues written in the same instant both reach the callback, in order, and
+    are heard back to back, sample for sample."""
+    job = {
+        # the defaults, but for the staleness limit: the second cue waits for the first
+        "settings": {"cache_dir": str(cache_dir), "sample_rate_hz": RATE_HZ, "stale_after_s": 5},
+        "warm": True,
+        "cues": [
+            {"at_s": 0.1, "id": "toes_down", "phrase": 0},
+            {"at_s": 0.1, "id": "heel_down", "phrase": 0},  # same priority: waits, follows
+        ],
+    }
+    x, out, clips = played(pulse, job, tmp_path)
+    assert out["sink"] == "ProcessAudioSink" and out["block"] == 72  # 1.5 ms at 48 kHz
+    assert out["output_latency_s"] == pytest.approx(0.0045, abs=1e-3)
+    assert kinds(out) == [
+        ("started", "toes_down"),
+        ("finished", "toes_down"),
+        ("started", "heel_down"),
+        ("finished", "heel_down"),
+    ]
+    assert out["stats"]["taken"] == 2
+    toes = clips["toes_down|Let the toes drop."]
+    heel = clips["heel_down|Let the heel down."]
+    i, score = locate(x, toes)
+    assert score > 0.999 and np.abs(x[i : i + len(toes)] - toes).max() < 1e-4
+    j = i + len(toes)  # no gap: the second starts on the sample after the first ends
+    assert np.abs(x[j : j + len(heel)] - heel).max() < 1e-4
+    assert n_matches(x, toes) == 1 and n_matches(x, heel) == 1
+
+
+def test_the_mailbox_ring_wraps_around_on_a_real_stream(
+    pulse: PulseNullSink, cache_dir: Path, tmp_path: Path
+) -> None:
+    """More cues and silences than the mailbox has slots (64), a few ms apart: every one
+    reaches the callback, and the last cue is still heard whole."""
+    cues: list[dict[str, Any]] = []
+    for k in range(40):
+        cues.append({"at_s": 0.1 + 0.008 * k, "id": ("relax_ankle", "good_ankle")[k % 2]})
+        cues.append({"at_s": 0.104 + 0.008 * k, "silence": True})
+    cues.append({"at_s": 0.5, "id": "sensor_back", "phrase": 0})
+    job = {"settings": {"cache_dir": str(cache_dir), "sample_rate_hz": RATE_HZ}, "warm": True}
+    x, out, clips = played(pulse, {**job, "cues": cues}, tmp_path)
+    assert out["stats"]["taken"] == 81  # 41 cues and 40 silences, through 64 slots
+    seen = {e["cue_t_s"] for e in out["events"] if e["id"] != "sensor_back"}
+    assert seen == {c["at_s"] for c in cues if "id" in c and c["id"] != "sensor_back"}
+    assert kinds(out)[-2:] == [("started", "sensor_back"), ("finished", "sensor_back")]
+    back = clips["sensor_back|Sensor back."]
+    i, score = locate(x, back)
+    assert score > 0.999 and np.abs(x[i : i + len(back)] - back).max() < 1e-4
 
 
 def test_the_alsa_file_plugin_captures_the_rendered_clip(cache_dir: Path, tmp_path: Path) -> None:

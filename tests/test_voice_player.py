@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from companion.types import Cue
+from companion.voice.audio_proc import HEADER_BYTES, MailboxReader, MailboxWriter
 from companion.voice.player import (
     DUPLICATE,
     FINISHED,
@@ -175,3 +176,141 @@ def test_overlapping_fade_never_clips() -> None:
     p.submit(cue("high", 9, clock), np.full(RATE // 10, 0.95, np.float32))
     out = run_blocks(p, clock, 5)
     assert out.max() <= 1.0
+
+
+# --------------------------------------------------------------------------- the mailbox
+# The audio process's hand-over: the run loop writes a cue to shared memory, the
+# callback reads it at its next block (audio_proc.MailboxWriter / MailboxReader).
+
+
+def mailbox_player(
+    clock: Clock, clips: list[np.ndarray], slots: int = 4, **kw: float
+) -> tuple[MailboxWriter, MailboxReader, CuePlayer]:
+    keys = [(f"k{i}", f"text {i}") for i in range(len(clips))]
+    w = MailboxWriter(slots=slots, area_samples=RATE)
+    r = MailboxReader(w.name, keys, clips)
+    p = CuePlayer(RATE, clock=clock, **kw)
+    p.mailbox = r
+    return w, r, p
+
+
+def test_two_cues_written_in_the_same_block_both_play_back_to_back() -> None:
+    clock = Clock()
+    a, b = tone(440, 0.1), tone(660, 0.1)
+    w, r, p = mailbox_player(clock, [a, b], stale_after_s=5.0)
+    try:
+        assert w.post(cue("k0", 5, clock), 0) and w.post(cue("k1", 5, clock), 1)
+        assert p.busy  # written, not taken yet: the callback has not run
+        out = run_blocks(p, clock, 30)[:, 0]
+        assert kinds(p) == [(STARTED, "k0"), (FINISHED, "k0"), (STARTED, "k1"), (FINISHED, "k1")]
+        assert np.array_equal(out[: len(a)], a) and np.array_equal(out[len(a) : len(a) + len(b)], b)
+        first = p.events[0]
+        assert first.cue.text == "text 0" and first.cue.priority == 5 and first.latency_s == 0.0
+        assert not p.busy and w.pending() == 0
+    finally:
+        r.close()
+        w.close()
+
+
+def test_the_mailbox_ring_wraps_around_and_never_overwrites_an_unread_slot() -> None:
+    clock = Clock()
+    clips = [tone(440 + 10 * i, 0.004) for i in range(3)]  # shorter than a block
+    w, r, p = mailbox_player(clock, clips, slots=4, stale_after_s=5.0)
+
+    def nth(k: int) -> Cue:  # cue k, known by its t_s
+        return Cue(f"k{k % 3}", t_s=float(k), priority=5, decided_mono=clock.t, stale_after_s=5)
+
+    try:
+        for k in range(4):  # fill the ring: the callback has not taken any yet
+            assert w.post(nth(k), k % 3)
+        assert not w.post(nth(99), 0) and w.dropped == 1  # full: refused, nothing overwritten
+        run_blocks(p, clock, 1)
+        assert r.taken == 4
+        # 25 more, with a silence after every other one: the 4 slots are reused 9 times over
+        for k in range(4, 29):
+            assert w.post(nth(k), k % 3)
+            if k % 2:
+                assert w.post_silence()
+            run_blocks(p, clock, 1)
+        run_blocks(p, clock, 3)
+        assert r.taken == 4 + 25 + 12 and w.pending() == 0 and not p.busy
+        # every cue written reached the player (played, dropped as a repeat, or silenced)
+        assert {e.cue.t_s for e in p.events} == {float(k) for k in range(29)}
+        assert [e.cue.t_s for e in p.events if e.kind == STARTED][-1] == 28.0
+    finally:
+        r.close()
+        w.close()
+
+
+def test_a_slot_that_is_not_wholly_visible_yet_is_taken_at_the_next_block() -> None:
+    """A slot whose crc does not match (a write the reader's CPU sees only in part) waits."""
+    clock = Clock()
+    a = tone(440, 0.02)
+    w, r, p = mailbox_player(clock, [a])
+    try:
+        assert w.post(cue("k0", 5, clock), 0)
+        at = HEADER_BYTES  # slot 0
+        good = bytes(w.shm.buf[at : at + 8])
+        w.shm.buf[at : at + 8] = (12345).to_bytes(8, "little")  # its seq, torn
+        run_blocks(p, clock, 2)
+        assert r.taken == 0 and not p.events
+        w.shm.buf[at : at + 8] = good
+        run_blocks(p, clock, 1)
+        assert r.taken == 1 and kinds(p) == [(STARTED, "k0")]
+    finally:
+        r.close()
+        w.close()
+
+
+def test_a_run_loop_in_another_process_loses_no_cue_and_tears_none() -> None:
+    """The writer in its own process posts as fast as it can; the reader takes while it does."""
+    import multiprocessing
+    from collections import deque
+
+    from tests._audio_env import post_cues
+
+    n = 3000
+    w = MailboxWriter(slots=8, area_samples=RATE)
+    r = MailboxReader(w.name, [("c", "C.")], [np.zeros(4, np.float32)])
+    got: deque = deque()
+    k = 0
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ctx.Pool(1) as pool:
+            res = pool.apply_async(post_cues, (w.name, n, 7))
+            while k < n and not (res.ready() and not r.pending()):
+                r.take(got)
+                while got:  # check each at once: a taken clip lives in a ring of its own
+                    c, clip = got.popleft()
+                    assert (c.priority, c.t_s, c.decided_mono) == (k, float(k), k / 1000)
+                    if k % 7 == 0:
+                        assert len(clip) == k % 500 + 1 and np.all(clip == k)
+                    k += 1
+            full = res.get(timeout=60)
+        assert k == n
+        assert full > 0  # the ring did fill up now and then: the writer waited, lost nothing
+    finally:
+        r.close()
+        w.close()
+
+
+def test_pace_reports_how_regularly_the_callback_runs() -> None:
+    """Callbacks in pairs every 2 ms make a cue wait as long as 2 ms blocks would."""
+    clock = Clock()
+    p = CuePlayer(RATE, clock=clock)
+    buf = np.zeros((BLOCK, 1), np.float32)
+    for _ in range(200):  # regular: one every 10 ms
+        p.callback(buf, BLOCK, None, None)
+        clock.t += 0.010
+    pace = p.pace()
+    assert abs(pace["interval_p50_ms"] - 10.0) < 1e-6 and abs(pace["wait_p50_ms"] - 5.0) < 0.3
+    assert 9.0 < pace["wait_p95_ms"] <= 10.0
+    p.pace_from = clock.t  # only what comes next
+    for _ in range(200):  # in pairs: two back to back every 20 ms
+        p.callback(buf, BLOCK, None, None)
+        clock.t += 0.0001
+        p.callback(buf, BLOCK, None, None)
+        clock.t += 0.0199
+    pace = p.pace()
+    assert pace["interval_max_ms"] > 19.0
+    assert 9.0 < pace["wait_p50_ms"] < 11.0 and pace["wait_p95_ms"] > 18.0

@@ -9,12 +9,14 @@ that runs in the stream's callback. Nothing on the run loop waits for audio.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,15 @@ from companion.voice.render import (
 from companion.voice.settings import VoiceSettings
 
 log = logging.getLogger("companion.voice")
+
+WARM_UP_TIMEOUT_S = 3.0
+"""Longest the sink waits at start for the callback to keep its pace."""
+BUFFER_BLOCKS = 3
+"""Output buffer when ``voice.latency_ms`` is 0, in blocks. PortAudio's ALSA host then makes
+one period per block and ALSA's pulse plugin asks for one block at a time, so the callback
+runs once per block (measured on PulseAudio: 1.50 ms apart at 1.5 ms blocks). A larger
+buffer makes PulseAudio ask in bursts of blocks and a cue waits longer for its callback;
+two blocks run dry."""
 
 
 def _sd() -> Any:
@@ -68,6 +79,31 @@ def _quiet_alsa() -> None:
         lib.snd_lib_error_set_handler(_ALSA_QUIET)
     except (OSError, AttributeError):
         _ALSA_QUIET = False
+
+
+@contextlib.contextmanager
+def _realtime_threads(priority: int) -> Iterator[None]:
+    """Threads started inside run at real-time ``priority`` (SCHED_FIFO) where allowed.
+
+    The calling thread is raised for the duration only: a thread inherits its creator's
+    scheduling on Linux, and PortAudio's callback thread is started inside. Without the
+    right (root, or an ``rtprio`` limit) this does nothing, silently.
+    """
+    setsched = getattr(os, "sched_setscheduler", None)
+    if priority <= 0 or setsched is None or not sys.platform.startswith("linux"):
+        yield
+        return
+    try:
+        before = (os.sched_getscheduler(0), os.sched_getparam(0))
+        setsched(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            setsched(0, before[0], before[1])
 
 
 def output_devices() -> list[dict[str, Any]]:
@@ -202,21 +238,29 @@ class AudioSink:
         from companion.voice.sink import cue_line
 
         self._line = cue_line
+        # Some outputs (PulseAudio through ALSA) stall and run dry for about a second after
+        # the stream starts: with small blocks a cue played then has gaps. The clips loaded
+        # meanwhile; wait out the rest, so that even the first cue (`cues say`) plays whole.
+        self.warmed = self.wait_running(WARM_UP_TIMEOUT_S)
 
     def _open(self, sd: Any, info: dict[str, Any]) -> Any:
         last: Exception | None = None
+        latency = self.settings.latency_ms / 1000 or BUFFER_BLOCKS * self.block / self.rate_hz
         for channels in (1, min(2, int(info["max_output_channels"]))):
             try:
-                stream = sd.OutputStream(
-                    device=self.device,
-                    samplerate=self.rate_hz,
-                    blocksize=self.block,
-                    channels=channels,
-                    dtype="float32",
-                    latency=self.settings.latency_ms / 1000 if self.settings.latency_ms else "low",
-                    callback=self.player.callback,
-                )
-                stream.start()
+                # the threads the device opens (ALSA's pulse plugin starts its own) and
+                # PortAudio's callback thread inherit the real-time priority
+                with _realtime_threads(self.settings.realtime_priority):
+                    stream = sd.OutputStream(
+                        device=self.device,
+                        samplerate=self.rate_hz,
+                        blocksize=self.block,
+                        channels=channels,
+                        dtype="float32",
+                        latency=latency,
+                        callback=self.player.callback,
+                    )
+                    stream.start()
                 return stream
             except sd.PortAudioError as exc:
                 last = exc
@@ -267,9 +311,9 @@ class AudioSink:
         self.player.submit(cue, clip)
 
     def stats(self) -> dict[str, Any]:
-        """Callbacks run, underflows, and whether anything plays or waits."""
+        """Callbacks run, underflows, whether anything plays or waits, the callbacks' pace."""
         p = self.player
-        return {"blocks": p.blocks, "underflows": p.underflows, "busy": p.busy}
+        return {"blocks": p.blocks, "underflows": p.underflows, "busy": p.busy, **p.pace()}
 
     def silence(self) -> None:
         """Stop speaking now (fade out), dropping waiting cues."""
@@ -289,6 +333,7 @@ class AudioSink:
             time.sleep(0.1)
             good = good + 1 if self.player.blocks - n0 >= 0.7 * 0.1 / block_s else 0
             if good >= 3:
+                self.player.pace_from = time.monotonic()
                 return True
         return False
 

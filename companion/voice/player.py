@@ -13,6 +13,11 @@ the callback takes them in at its next block and decides:
   after its decision) is **dropped**, not played late;
 * a cue whose id is already playing or waiting is dropped as a **duplicate**.
 
+A cue can also come from a :attr:`CuePlayer.mailbox` (the audio process's shared-memory
+mailbox, :class:`~companion.voice.audio_proc.MailboxReader`): the callback itself reads
+it at the start of every block, so nothing has to wake up between the run loop's
+decision and the callback that plays the cue.
+
 Everything that happened goes to :attr:`CuePlayer.events` (a deque the callback
 appends to) with host times, for logs, tests and latency figures. The callback does
 array copies into buffers allocated once, and no locks, logging or I/O.
@@ -104,9 +109,17 @@ class CuePlayer:
         self._fading: _Playing | None = None
         self._fade_pos = 0
         self._frame = 0
+        self.mailbox: Any = None
+        """A :class:`~companion.voice.audio_proc.MailboxReader` the callback reads each block
+        (``take(inbox)`` appends what was written to it; ``pending()``), or None."""
         self.events: deque[PlayerEvent] = deque(maxlen=10000)
         self.blocks = 0
         """Callbacks run so far (to see that the stream is running at its pace)."""
+        self.times = np.zeros(4096, np.float64)
+        """Host times of the latest callbacks (a ring; ``blocks % len`` is the next), to see
+        how the device paces them."""
+        self.pace_from = 0.0
+        """:meth:`pace` looks at callbacks from this host time on (after the warm-up)."""
         self.underflows = 0
         """Callbacks PortAudio flagged with an output underflow (a gap the listener heard)."""
 
@@ -122,7 +135,37 @@ class CuePlayer:
     @property
     def busy(self) -> bool:
         """True while a cue plays, fades, waits or is about to be taken in."""
-        return bool(self._cur or self._fading or self._waiting or self._inbox)
+        mb = self.mailbox
+        return bool(
+            self._cur
+            or self._fading
+            or self._waiting
+            or self._inbox
+            or (mb is not None and mb.pending())
+        )
+
+    def pace(self) -> dict[str, float]:
+        """How the device calls back, from the latest callbacks (ms): the interval between
+        callbacks (p50, p95, max) and the wait from a moment picked at random to the next
+        callback (p50, p95), which is what a cue decided at that moment waits."""
+        n = min(self.blocks, len(self.times))
+        t = np.sort(self.times[:n])  # the ring, in time order
+        t = t[t >= self.pace_from]
+        if len(t) < 3:
+            return {}
+        d = np.diff(t)
+        # moments drawn at random over the span (a cue's decision), each to the next callback;
+        # the ring is read while the callback writes it: a figure for reports, not a clock
+        q = np.random.default_rng(0).uniform(t[0], t[-1], 20000)
+        w = t[np.searchsorted(t, q)] - q
+        ms = 1000.0
+        return {
+            "interval_p50_ms": ms * float(np.median(d)),
+            "interval_p95_ms": ms * float(np.percentile(d, 95)),
+            "interval_max_ms": ms * float(d.max()),
+            "wait_p50_ms": ms * float(np.median(w)),
+            "wait_p95_ms": ms * float(np.percentile(w, 95)),
+        }
 
     # ------------------------------------------------------------------ callback side
     def _limit(self, cue: Cue) -> float:
@@ -184,8 +227,13 @@ class CuePlayer:
     def callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """The stream callback (sounddevice signature); fills ``outdata`` (frames, channels)."""
         now = self.clock()
+        times = self.times
+        times[self.blocks % len(times)] = now
         if status:
             self.underflows += bool(getattr(status, "output_underflow", False))
+        mb = self.mailbox
+        if mb is not None:
+            mb.take(self._inbox)
         self._take_inbox(now)
         self._drop_stale(now)
         buf = self._buf[:frames]

@@ -32,19 +32,29 @@ class VoiceSettings:
         unit="s",
     )
     block_ms: float = setting(
-        10.0,
-        "Audio block length: a cue starts at most this long after the decision.",
-        min=1.0,
+        1.5,
+        "Audio block length: a cue starts at most about this long after the decision. Small "
+        "blocks cost a little CPU in the audio process (a callback per block).",
+        min=0.5,
         max=50.0,
         unit="ms",
     )
     latency_ms: float = setting(
         0.0,
-        "Output buffer PortAudio keeps ahead of the speaker; 0 = the device's low-latency "
-        "default. Raise it (e.g. 40) if cues crackle on a busy machine.",
+        "Output buffer PortAudio keeps ahead of the speaker; 0 = three blocks (4.5 ms at the "
+        "default block), the smallest that keeps the callback regular on PulseAudio. Raise it "
+        "(e.g. 20-40) if cues crackle or the log reports underflows.",
         min=0.0,
         max=500.0,
         unit="ms",
+    )
+    realtime_priority: int = setting(
+        20,
+        "Real-time priority (SCHED_FIFO 1-99) of the audio callback thread on Linux, where the "
+        "user may have it (root, or an rtprio limit, e.g. the audio group); 0 = normal. "
+        "Keeps small blocks from running dry while other programs work.",
+        min=0,
+        max=99,
     )
     sample_rate_hz: int = setting(
         0, "Output sample rate; 0 = the device's default rate.", min=0, max=192000, unit="Hz"
