@@ -412,7 +412,7 @@ def main() -> int:
         help="voice.latency_ms, one value or one per block (0 = the product's default)",
     )
     ap.add_argument(
-        "--rt", type=int, default=20, help="voice.realtime_priority (0 = normal scheduling)"
+        "--rt", type=int, default=0, help="voice.realtime_priority (0 = normal, the default)"
     )
     ap.add_argument(
         "--no-monitor", action="store_true", help="skip the at-the-sink figures (quicker)"

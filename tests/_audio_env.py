@@ -116,6 +116,11 @@ class PulseNullSink:
         raise RuntimeError(f"PulseAudio did not start:\n{log}")
 
     def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            # it died under the tests: say why (pytest shows this with the failure)
+            log = (self.dir / "pulse.log").read_text(errors="replace")
+            code = self.proc.returncode
+            sys.stderr.write(f"PulseAudio exited with {code} during the tests:\n{log}\n")
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
