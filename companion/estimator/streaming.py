@@ -79,15 +79,6 @@ def _integral(rate_dps: np.ndarray, rate_hz: float) -> float:
     return float(np.sum(0.5 * (rate_dps[1:] + rate_dps[:-1]))) / rate_hz
 
 
-def _rotate(rot: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x, y, z = v[:, 0], v[:, 1], v[:, 2]
-    return (
-        rot[0, 0] * x + rot[0, 1] * y + rot[0, 2] * z,
-        rot[1, 0] * x + rot[1, 1] * y + rot[1, 2] * z,
-        rot[2, 0] * x + rot[2, 1] * y + rot[2, 2] * z,
-    )
-
-
 class SensorTrack:
     """Everything the estimator knows about one sensor's stream.
 
@@ -389,11 +380,13 @@ class SensorTrack:
         a, b = self._row(start), self._row(self.n)
         rot = self.rotation
         assert rot is not None
-        # element-wise (not a matrix product) so that every sample's value is
-        # bit-identical whatever the block size; acc and gyro rotated in one go
+        # einsum's own loops, not a BLAS matrix product (whose blocking may round a row
+        # differently with the number of rows): every sample's value is bit-identical
+        # whatever the block size; acc and gyro rotated in one go
         m = b - a
         v = np.concatenate((self._acc[a:b], self._gyr[a:b]))
-        ap, ml, si = _rotate(rot, v)
+        seg = np.einsum("ij,nj->in", rot, v)
+        ap, ml, si = seg[0], seg[1], seg[2]
         self._a_ap[a:b] = ap[:m]
         self._a_ml[a:b] = ml[:m]
         self._a_si[a:b] = si[:m]
