@@ -130,6 +130,9 @@ class SensorTrack:
         self.n = 0
         """Stream index one past the newest sample."""
         self._derived_to = 0
+        """Stream index up to which every segment-frame array is filled."""
+        self._gml_to = 0
+        """Stream index up to which the sagittal rate is filled (ahead of the others)."""
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
         # windows in samples
         self._w_ms = max(2, round(0.10 * fs))
@@ -368,21 +371,35 @@ class SensorTrack:
                     self._roll.prior_dps = float(bias @ rot[0])
                     self._pitch.prior_weight_s = self._roll.prior_weight_s = 30.0
                 self.aligned_t = float(self._t[self._row(m) - 1])
-                self._derived_to = start
+                self._derived_to = self._gml_to = start
                 self._scan = start
                 self.run_start = max(self.run_start, start)
                 return
 
     def _derive(self) -> None:
+        """The sagittal rate of every new sample (what event detection scans), at once."""
+        if self._gml_to >= self.n:
+            return
+        start = max(self._gml_to, self.base)
+        a, b = self._row(start), self._row(self.n)
+        rot = self.rotation
+        assert rot is not None
+        # einsum's own loops, not a BLAS product (whose blocking may round a row
+        # differently with the number of rows): bit-identical whatever the block size
+        self._g_ml[a:b] = np.einsum("j,nj->n", rot[1], self._gyr[a:b])
+        self._gml_to = self.n
+
+    def _derive_all(self) -> None:
+        """Everything else in the segment frame, up to the newest sample: needed only when
+        a stride is measured, so it is done then, for all the samples since the last one
+        (each sample's values are the same whenever they are computed)."""
+        self._derive()
         if self._derived_to >= self.n:
             return
         start = max(self._derived_to, self.base)
         a, b = self._row(start), self._row(self.n)
         rot = self.rotation
         assert rot is not None
-        # einsum's own loops, not a BLAS matrix product (whose blocking may round a row
-        # differently with the number of rows): every sample's value is bit-identical
-        # whatever the block size; acc and gyro rotated in one go
         m = b - a
         v = np.concatenate((self._acc[a:b], self._gyr[a:b]))
         seg = np.einsum("ij,nj->in", rot, v)
@@ -391,7 +408,7 @@ class SensorTrack:
         self._a_ml[a:b] = ml[:m]
         self._a_si[a:b] = si[:m]
         self._g_ap[a:b] = ap[m:]
-        self._g_ml[a:b] = ml[m:]
+        ml[m:] = self._g_ml[a:b]  # the sagittal rate as detection saw it
         sq = ap * ap + ml * ml + si * si
         np.sqrt(sq[:m], out=self._a_norm[a:b])
         np.sqrt(sq[m:], out=self._g_norm[a:b])
@@ -545,6 +562,7 @@ class SensorTrack:
 
     # ------------------------------------------------------------------ strides
     def _on_contact(self, ic: int, decided_at: int) -> StrideReport | None:
+        self._derive_all()
         prev_ic, prev_ms = self._last_ic, self._last_ic_ms
         ms = self._ms
         self._last_ic, self._last_ic_ms = ic, ms
@@ -656,7 +674,7 @@ class SensorTrack:
         if anchor is None or t_to > t_limit:
             return None
         idx, tilt, bias = anchor
-        rows_t = self._t[: self._row(self._derived_to)]
+        rows_t = self._t[: self._row(self._gml_to)]
         i0 = self._row(idx)
         i1 = int(np.searchsorted(rows_t, t_to, side="left"))
         if i1 >= len(rows_t) or i1 - i0 < 2:
