@@ -376,14 +376,19 @@ class SensorTrack:
                 self.run_start = max(self.run_start, start)
                 return
 
+    def _rows_since(self, done: int) -> tuple[int, int, np.ndarray] | None:
+        """Buffer rows from stream index ``done`` to the newest sample, and the rotation."""
+        if done >= self.n:
+            return None
+        assert self.rotation is not None
+        return self._row(max(done, self.base)), self._row(self.n), self.rotation
+
     def _derive(self) -> None:
         """The sagittal rate of every new sample (what event detection scans), at once."""
-        if self._gml_to >= self.n:
+        rows = self._rows_since(self._gml_to)
+        if rows is None:
             return
-        start = max(self._gml_to, self.base)
-        a, b = self._row(start), self._row(self.n)
-        rot = self.rotation
-        assert rot is not None
+        a, b, rot = rows
         # einsum's own loops, not a BLAS product (whose blocking may round a row
         # differently with the number of rows): bit-identical whatever the block size
         self._g_ml[a:b] = np.einsum("j,nj->n", rot[1], self._gyr[a:b])
@@ -394,12 +399,10 @@ class SensorTrack:
         a stride is measured, so it is done then, for all the samples since the last one
         (each sample's values are the same whenever they are computed)."""
         self._derive()
-        if self._derived_to >= self.n:
+        rows = self._rows_since(self._derived_to)
+        if rows is None:
             return
-        start = max(self._derived_to, self.base)
-        a, b = self._row(start), self._row(self.n)
-        rot = self.rotation
-        assert rot is not None
+        a, b, rot = rows
         m = b - a
         v = np.concatenate((self._acc[a:b], self._gyr[a:b]))
         seg = np.einsum("ij,nj->in", rot, v)
