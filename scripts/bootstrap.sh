@@ -53,8 +53,8 @@ case "$what" in
     exec "$VENV/bin/companion" demo "$@"
     ;;
   test)
-    "$VENV/bin/ruff" check companion tests benchmarks
-    "$VENV/bin/ruff" format --check companion tests benchmarks
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   shell)

@@ -124,6 +124,17 @@ def test_long_gap_never_invents_or_spans_a_stride() -> None:
     assert any(r.t_ic_s < 10.0 < r.t_end_s and r.features["filled_ms"] > 0 for r in reps)
 
 
+@pytest.mark.parametrize("sizes", [[1], [7, 1, 300], [2000]])
+def test_a_long_gap_gives_the_same_reports_whatever_the_chunking(sizes: list[int]) -> None:
+    batch, _ = make_stream(24.0, 200.0, mount=MOUNT)
+    t = batch.t_s
+    keep = (t < 12.0) | (t > 13.2)
+    cut = SampleBatch("foot", t[keep], batch.acc[keep], batch.gyr[keep])
+    whole = _feed(_estimator(), cut, [len(cut)])
+    assert any(r.t_ic_s > 13.2 for r in whole)
+    assert _feed(_estimator(), cut, sizes) == whole
+
+
 def test_standing_still_gives_no_strides() -> None:
     n = 200 * 30
     rng = np.random.default_rng(0)

@@ -42,6 +42,8 @@ class Regularised:
 
 
 _NO_BREAKS = np.zeros(0, dtype=np.int64)
+_NOT_FILLED = np.zeros(4096, dtype=bool)
+_NOT_FILLED.flags.writeable = False
 
 
 def regularise(
@@ -69,7 +71,8 @@ def regularise(
     if prev is not None:
         step_max = max(step_max, float(t_s[0]) - prev[0])
     if step_max * rate_hz < 1.5:
-        return Regularised(t_s, acc, gyr, np.zeros(n, dtype=bool), _NO_BREAKS)
+        filled = _NOT_FILLED[:n] if n <= len(_NOT_FILLED) else np.zeros(n, dtype=bool)
+        return Regularised(t_s, acc, gyr, filled, _NO_BREAKS)
     t_all = t_s if prev is None else np.concatenate(([prev[0]], t_s))
     origin = 0 if prev is None else 1
     steps = np.maximum(np.rint(np.diff(t_all) * rate_hz).astype(np.int64), 1)

@@ -124,7 +124,12 @@ class SensorTrack:
         self._g_norm = np.zeros(size)
         self._sat = np.zeros(size, dtype=bool)
         self._jerk = np.zeros(size)
-        """|d acc / dt| (m/s³), sensor frame (rotation-invariant), 0 after a restart."""
+        """|d acc / dt| (m/s³), sensor frame (rotation-invariant), 0 after a gap; filled
+        only when the impact search reads it (:meth:`_derive_jerk`)."""
+        self._jerk_to = 0
+        """Stream index up to which the jerk is filled."""
+        self._jerk_from = 0
+        """Stream index of the first sample after the last gap (no step before it)."""
         self.base = 0
         """Stream index of buffer row 0."""
         self.n = 0
@@ -133,7 +138,8 @@ class SensorTrack:
         """Stream index up to which every segment-frame array is filled."""
         self._gml_to = 0
         """Stream index up to which the sagittal rate is filled (ahead of the others)."""
-        self._prev: tuple[float, np.ndarray, np.ndarray] | None = None
+        self.last_t_s = -math.inf
+        """Sensor time of the newest sample (s)."""
         # windows in samples
         self._w_ms = max(2, round(0.10 * fs))
         self._l_ic = max(2, round(settings.ic_lookahead_ms / 1000.0 * fs))
@@ -219,30 +225,39 @@ class SensorTrack:
         if len(batch) == 0:
             return []
         t = np.asarray(batch.t_s, dtype=float)
-        if self._prev is not None and t[0] <= self._prev[0]:
-            raise ValueError(
-                f"sensor {self.info.name!r}: sample time {t[0]:.6f} s does not follow "
-                f"{self._prev[0]:.6f} s"
-            )
+        prev = None
+        if self.n > 0:
+            if t[0] <= self.last_t_s:
+                raise ValueError(
+                    f"sensor {self.info.name!r}: sample time {t[0]:.6f} s does not follow "
+                    f"{self.last_t_s:.6f} s"
+                )
+            r = self._row(self.n - 1)  # the newest sample, as it came (never a filled one)
+            prev = (self.last_t_s, self._acc[r], self._gyr[r])
         reg = sig.regularise(
             t,
             np.asarray(batch.acc, dtype=float),
             np.asarray(batch.gyr, dtype=float),
             self.rate_hz,
             self.settings.max_gap_ms / 1000.0,
-            self._prev,
+            prev,
         )
-        self._prev = (float(t[-1]), batch.acc[-1].astype(float), batch.gyr[-1].astype(float))
+        self.last_t_s = float(t[-1])
+        step = max(1, self.cap // 4)
+        if len(reg.breaks) == 0 and len(reg.t_s) <= step:  # the common case: one piece
+            self._append(reg.t_s, reg.acc, reg.gyr, reg.filled)
+            return self._process()
         out: list[StrideReport] = []
         cuts = [0, *[int(b) for b in reg.breaks], len(reg.t_s)]
         for k in range(len(cuts) - 1):
             if k > 0:
+                self._derive_jerk()
+                self._jerk_from = self.n
                 self._drop("gap", self._last_ic is not None)
                 self._reset_detection(self.n)
                 if self.rotation is None:
                     self._next_check = self.n + self._check_every
             lo, hi = cuts[k], cuts[k + 1]
-            step = max(1, self.cap // 4)
             for s in range(lo, hi, step):
                 e = min(hi, s + step)
                 self._append(reg.t_s[s:e], reg.acc[s:e], reg.gyr[s:e], reg.filled[s:e])
@@ -253,6 +268,7 @@ class SensorTrack:
         m = len(t)
         rows = self.n - self.base
         if rows + m > 2 * self.cap:
+            self._derive_jerk()  # while the sample before each row is still here
             keep = self.cap - m
             drop = rows - keep
             for arr in (
@@ -277,11 +293,6 @@ class SensorTrack:
         self._acc[rows : rows + m] = acc
         self._gyr[rows : rows + m] = gyr
         self._filled[rows : rows + m] = filled
-        prev = self._acc[rows - 1] if rows > 0 and self.n > self.run_start else acc[0]
-        d = np.empty_like(acc)
-        d[0] = acc[0] - prev
-        np.subtract(acc[1:], acc[:-1], out=d[1:])
-        self._jerk[rows : rows + m] = _norm3(d) * self.rate_hz
         if self.rotation is None:
             gn = _norm3(gyr)
             an = _norm3(acc)
@@ -393,6 +404,27 @@ class SensorTrack:
         # differently with the number of rows): bit-identical whatever the block size
         self._g_ml[a:b] = np.einsum("j,nj->n", rot[1], self._gyr[a:b])
         self._gml_to = self.n
+
+    def _derive_jerk(self) -> None:
+        """|d acc / dt| of every sample since the last call (the impact search reads it).
+
+        Each value depends on its sample and the one before (none after a gap), so it is
+        the same whenever it is computed; it is brought up to date before old rows leave
+        the buffer and before a gap.
+        """
+        if self._jerk_to >= self.n:
+            return
+        a, b = self._row(self._jerk_to), self._row(self.n)
+        acc = self._acc
+        d = np.empty((b - a, 3))
+        if self._jerk_to == self._jerk_from:
+            d[0] = 0.0
+        else:
+            assert a > 0, "the jerk fell behind the buffer"
+            np.subtract(acc[a], acc[a - 1], out=d[0])
+        np.subtract(acc[a + 1 : b], acc[a : b - 1], out=d[1:])
+        self._jerk[a:b] = _norm3(d) * self.rate_hz
+        self._jerk_to = self.n
 
     def _derive_all(self) -> None:
         """Everything else in the segment frame, up to the newest sample: needed only when
@@ -540,6 +572,7 @@ class SensorTrack:
             k_hi = min(k_hi, self._gmin + self._fallback_wait + 1)
         if k_hi > self._imp_scan:
             lo = self._imp_scan
+            self._derive_jerk()
             jerk = self._jerk[self._row(lo) : self._row(k_hi + w_imp)]
             peak = self._impact_min
             if self._impacts:
@@ -860,8 +893,7 @@ class StreamingEstimator:
         for rep in self._pending:
             foot = self.tracks[rep.sensor]
             shank = self.tracks[self._partner[rep.sensor]]
-            shank_t = shank._prev[0] if shank._prev is not None else -math.inf
-            foot_t = foot._prev[0] if foot._prev is not None else -math.inf
+            shank_t, foot_t = shank.last_t_s, foot.last_t_s
             if not (final or shank_t >= rep.t_decided_s or foot_t > rep.t_decided_s + WAIT_S):
                 keep.append(rep)
                 continue
