@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from companion import __version__
-from companion.errors import CompanionError, RecordingError
+from companion.errors import CompanionError
 
 log = logging.getLogger("companion")
 
@@ -59,7 +59,7 @@ def _run_replay(
 ) -> int:
     """Push a recording (or a simulated run) through the pipeline, print cues and summary."""
     from companion.config import load_config
-    from companion.estimator.profile import find_profile, profile_path
+    from companion.estimator.profile import find_profile, save_learned
     from companion.pipeline import Pipeline, load_checked_library, run_source
     from companion.voice.sink import ConsoleSink, make_sink
 
@@ -79,10 +79,9 @@ def _run_replay(
         )
         on_event = None
     runner = getattr(args, "runner", None)
-    if getattr(args, "save_profile", False) and runner and not profile_path(cfg, runner).exists():
-        profile = None  # a new runner: this recording is where the baseline is learned
-    else:
-        profile = find_profile(cfg, runner)
+    learn = bool(getattr(args, "save_profile", False))
+    # --save-profile learns this recording's baseline afresh (a saved one is replaced)
+    profile = None if learn else find_profile(cfg, runner)
     pipeline = Pipeline(
         cfg, recording.sensors, sink, library=library, on_event=on_event, profile=profile
     )
@@ -99,30 +98,11 @@ def _run_replay(
     else:
         for line in summary.lines():
             _stdout_line(line)
-    if getattr(args, "save_profile", False):
-        _save_profile(
-            cfg, pipeline, getattr(args, "runner", None) or cfg.run.runner, str(args.recording)
-        )
+    if learn:
+        name = runner or cfg.run.runner
+        path = save_learned(cfg, pipeline.estimator.profile(), name, str(args.recording))
+        _stderr_line(f"saved the relaxed baseline of runner {name!r} to {path}")
     return 0
-
-
-def _save_profile(cfg: Any, pipeline: Any, runner: str, source: str) -> None:
-    from companion.estimator.profile import profile_path
-
-    prof = pipeline.estimator.profile()
-    if prof is None:
-        raise RecordingError(
-            source,
-            None,
-            f"no relaxed baseline was learned from this recording (it needs "
-            f"{cfg.estimator.baseline_strides} strides per sensor after the mounting is found); "
-            "record a longer relaxed run",
-        )
-    if prof.runner != runner:
-        prof = type(prof)(runner, prof.segments, prof.strides)
-    path = profile_path(cfg, runner)
-    prof.save(path)
-    _stderr_line(f"saved the relaxed baseline of runner {runner!r} to {path}")
 
 
 # --------------------------------------------------------------------------- commands
@@ -236,8 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--save-profile",
         action="store_true",
-        help="save the relaxed baseline learned from this recording as the runner's profile "
-        "(--runner, else [run] runner), so later runs label from the first stride",
+        help="learn the relaxed baseline from this recording (not from a saved profile) and "
+        "save it as the runner's profile (--runner, else [run] runner), so later runs label "
+        "from the first stride",
     )
     p.add_argument("--audio-device", help="output device name or index")
     _add_config(p)

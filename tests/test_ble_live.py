@@ -453,3 +453,32 @@ def test_two_sensors_stream_together_into_one_recording(
         return sorted(_strides(ev, decided=False), key=lambda e: (e["sensor"], e["stride"]))
 
     assert by_sensor(replay) == by_sensor(events)
+
+
+def test_run_saves_the_baseline_it_learned_for_the_runners_next_run(
+    env: str, sim_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profiles = tmp_path / "profiles"
+    head = f'[run]\nprofile_dir = "{profiles}"\n[estimator]\nbaseline_strides = 8'
+    cfg = _config(tmp_path, "open_imu", head=head)
+    short = tmp_path / "short.csv"
+    with fake_bluez(env, {"devices": [_device("open_imu", sim_csv)]}, tmp_path):
+        # too short to learn from: one clear error, the recording kept, no profile
+        rc = main(["run", "--config", str(cfg), "--seconds", "2", "--out", str(short),
+                   "--save-profile", "--runner", "ana"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc != 0 and "no relaxed baseline" in err and str(short) in err
+    assert "Traceback" not in err
+    assert len(read_recording(short).data["foot"]) > 100
+    assert not (profiles / "ana.json").exists()
+    with fake_bluez(env, {"devices": [_device("open_imu", sim_csv)]}, tmp_path):
+        events, _, _, captured = _run(capsys, tmp_path, cfg, "--save-profile", "--runner", "ana")
+    assert (profiles / "ana.json").exists() and "'ana'" in captured.err
+    learning = _strides(events)
+    assert learning and not learning[0]["baseline_ready"]  # this run had a baseline period
+    # the runner's next run labels from its first stride
+    rc = main(["replay", str(tmp_path / "live.csv"), "--fast", "--json", "--runner", "ana",
+               "--config", str(cfg)])  # fmt: skip
+    assert rc == 0
+    again = _strides(_events(capsys.readouterr().out)[0])
+    assert len(again) >= 10 and all(s["baseline_ready"] for s in again)

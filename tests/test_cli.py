@@ -229,6 +229,19 @@ def test_a_saved_profile_labels_the_next_run_from_its_first_stride(tmp_path: Pat
     assert again.returncode == 0, again.stderr
     strides = [e for e in map(json.loads, again.stdout.splitlines()) if e["type"] == "stride"]
     assert strides and all(e["baseline_ready"] for e in strides)
+    # saving again learns afresh from the new recording: the saved baseline is replaced
+    other = tmp_path / "other.csv"
+    assert (
+        companion("simulate", "--out", str(other), "--minutes", "1", "--seed", "9").returncode == 0
+    )
+    before = prof.read_text()
+    res = companion("replay", str(other), "--fast", "--save-profile", "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
+    assert prof.read_text() != before
+    fresh = tmp_path / "fresh.toml"
+    fresh.write_text(cfg.read_text().replace(str(tmp_path / "profiles"), str(tmp_path / "fresh")))
+    companion("replay", str(other), "--fast", "--save-profile", "--config", str(fresh))
+    assert prof.read_text() == (tmp_path / "fresh" / "ana.json").read_text()
     # too short a recording to learn from: one clear error, no file written
     short = tmp_path / "short.csv"
     assert companion("simulate", "--out", str(short), "--minutes", "0.1").returncode == 0

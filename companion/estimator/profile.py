@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from companion.errors import ConfigError
+from companion.errors import ConfigError, RecordingError
 from companion.estimator.classify import Baseline, FeatureStats
 
 if TYPE_CHECKING:
@@ -121,8 +121,29 @@ def find_profile(cfg: Config, runner: str | None = None) -> RunnerProfile | None
     if not path.exists():
         if runner:
             raise ConfigError(
-                f"no saved profile for runner {runner!r} at {path}; run once without "
-                "--runner to learn one, or check [run] profile_dir"
+                f"no saved profile for runner {runner!r} at {path}; learn one with a relaxed "
+                "run (`companion run --save-profile --runner NAME`, or `companion replay "
+                "RECORDING --save-profile --runner NAME`), or check [run] profile_dir"
             )
         return None
     return RunnerProfile.load(path)
+
+
+def save_learned(cfg: Config, learned: RunnerProfile | None, runner: str, source: str) -> Path:
+    """Save the baseline a run learned (``StreamingEstimator.profile()``) as ``runner``'s.
+
+    ``source`` names the recording the run was (or was recorded to), for the error.
+    """
+    if learned is None:
+        raise RecordingError(
+            source,
+            None,
+            "no relaxed baseline was learned from this run (it needs "
+            f"{cfg.estimator.baseline_strides} strides per sensor after the mounting is "
+            "found), so no profile was saved; record a longer relaxed run",
+        )
+    if learned.runner != runner:
+        learned = RunnerProfile(runner, learned.segments, learned.strides)
+    path = profile_path(cfg, runner)
+    learned.save(path)
+    return path

@@ -121,7 +121,11 @@ async def live_run(
     status: StatusLine | None = None,
     metadata: dict[str, str] | None = None,
 ) -> Any:
-    """Run the live source through the pipeline, recording everything; return the summary."""
+    """Run the live source through the pipeline, recording everything.
+
+    Returns the run's summary, the number of samples recorded, and the relaxed baseline the
+    run learned or was given (``StreamingEstimator.profile()``, ``None`` if none).
+    """
     from companion.pipeline import Pipeline, run_source
     from companion.source.recording import RecordingWriter
 
@@ -165,12 +169,12 @@ async def live_run(
         recorder.close()
         if status is not None:
             status.clear()
-    return summary, recorder.samples_written
+    return summary, recorder.samples_written, pipeline.estimator.profile()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from companion.config import load_config
-    from companion.estimator.profile import find_profile
+    from companion.estimator.profile import find_profile, save_learned
     from companion.pipeline import load_checked_library
     from companion.source.ble.source import BleSource
     from companion.voice.sink import ConsoleSink, make_sink
@@ -200,7 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink = make_sink(
             cfg.voice, library, console=status.print_above, audio_device=args.audio_device
         )
-    runner_profile = find_profile(cfg, args.runner)
+    # --save-profile learns this run's baseline afresh (a saved one is replaced at the end)
+    runner_profile = None if args.save_profile else find_profile(cfg, args.runner)
     source = BleSource(
         list(cfg.sensors),
         connect_timeout_s=args.connect_timeout,
@@ -212,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         names = ", ".join(f"{s.name} ({s.profile})" for s in cfg.sensors)
         _out(f"connecting to {names}; recording to {out_path}; Ctrl-C stops")
     try:
-        summary, written = asyncio.run(
+        summary, written, learned = asyncio.run(
             live_run(
                 cfg,
                 source,
@@ -250,6 +255,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{lk.stats.reconnects} reconnects"
             )
         _out(f"recording: {out_path} ({written} samples); replay it with `companion replay`")
+    if args.save_profile:
+        name = args.runner or cfg.run.runner
+        path = save_learned(cfg, learned, name, str(out_path))
+        print(
+            f"saved the relaxed baseline of runner {name!r} to {path}", file=sys.stderr, flush=True
+        )
     return 0
 
 
@@ -270,6 +281,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see config.example.toml)")
     p.add_argument("--runner", help="use this runner's saved relaxed baseline")
+    p.add_argument(
+        "--save-profile",
+        action="store_true",
+        help="learn the relaxed baseline from this run (not from a saved profile) and save it "
+        "at the end as the runner's profile (--runner, else [run] runner), so later runs "
+        "label from the first stride",
+    )
     p.add_argument("--out", metavar="CSV", help="recording path (default: recording.dir/run-*.csv)")
     p.add_argument(
         "--seconds", type=float, default=None, help="stop after this much stream time (s)"
