@@ -29,8 +29,62 @@ from enum import StrEnum
 
 import numpy as np
 
+from companion.errors import ConfigError
+
 G_MPS2 = 9.80665
 """Standard gravity, m/s²."""
+
+RATE_RANGE_HZ = (25.0, 2000.0)
+"""Sampling rates the estimator works at (a sensor's own rate, Hz)."""
+
+_AXES = {"ap": 0, "ml": 1, "si": 2}
+
+
+def mount_problem(spec: str) -> str | None:
+    """Why a ``mount`` setting cannot be used (``None`` when it can): ``auto``, empty, or a
+    mounting :func:`parse_mount` understands."""
+    if spec.strip().lower() in ("", "auto"):
+        return None
+    try:
+        parse_mount(spec)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def parse_mount(spec: str) -> np.ndarray:
+    """An explicit mounting -> rotation matrix ``R`` with ``v_segment = R @ v_sensor``.
+
+    ``spec`` names, for the sensor's x, y and z axes in turn, the segment axis each
+    points along: ``"ap,ml,si"`` (sensor x forward, y to the runner's right, z down),
+    ``"-si,ap,-ml"`` ... (``x=``/``y=``/``z=`` prefixes are allowed).
+    """
+    parts = [p.strip().lower() for p in spec.replace(" ", "").split(",") if p.strip()]
+    problem = (
+        f"sensor mount {spec!r} is not understood: give 'auto' or the segment axis "
+        "(ap, ml, si, each optionally with a '-') that the sensor's x, y and z axes point "
+        'along, e.g. mount = "ap,ml,si" or mount = "x=-si,y=ap,z=-ml"'
+    )
+    if len(parts) != 3:
+        raise ConfigError(problem)
+    rot = np.zeros((3, 3))
+    for i, part in enumerate(parts):
+        if "=" in part:
+            key, part = part.split("=", 1)
+            if key != "xyz"[i]:
+                raise ConfigError(problem)
+        sign = -1.0 if part.startswith("-") else 1.0
+        name = part.lstrip("+-")
+        if name not in _AXES:
+            raise ConfigError(problem)
+        rot[_AXES[name], i] = sign
+    if abs(abs(np.linalg.det(rot)) - 1.0) > 1e-9:
+        raise ConfigError(problem + " (each segment axis must appear exactly once)")
+    if np.linalg.det(rot) < 0:
+        raise ConfigError(
+            f"sensor mount {spec!r} describes a left-handed frame; flip the sign of one axis"
+        )
+    return rot
 
 
 class Label(StrEnum):

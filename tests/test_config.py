@@ -81,6 +81,14 @@ def test_sensor_tables_are_checked_each() -> None:
     assert any("sensors[1].rate_hz = 5.0" in p for p in probs)
 
 
+def test_a_sensor_mount_is_checked_before_a_run() -> None:
+    good = {"name": "foot", "mount": "x=-si,y=ap,z=-ml"}
+    probs = problems_of({"sensors": [good, {"name": "shank", "mount": "sideways"}]})
+    assert len(probs) == 1
+    assert "sensors[1].mount: sensor mount 'sideways' is not understood" in probs[0]
+    assert 'mount = "ap,ml,si"' in probs[0]  # says how to write one
+
+
 def test_every_problem_is_reported_at_once() -> None:
     probs = problems_of({"coach": {"cooldown_s": -1, "persist_k": "x"}, "voice": {"volume": 3}})
     assert len(probs) == 3

@@ -17,7 +17,7 @@ from companion.estimator.classify import Baseline, FeatureStats, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
-from companion.types import Label, SampleBatch, SensorInfo
+from companion.types import Label, SampleBatch, SensorInfo, parse_mount
 from tests._estimator_synth import make_stream
 
 SETTINGS = EstimatorSettings(baseline_strides=8)
@@ -102,7 +102,7 @@ def test_explicit_mount_is_used_and_checked() -> None:
         _estimator(mount="ap,ap,si")
     with pytest.raises(ConfigError, match="left-handed"):
         _estimator(mount="ap,ml,-si")
-    assert np.allclose(sig.parse_mount("x=-si,y=ap,z=-ml") @ [1.0, 0.0, 0.0], [0, 0, -1])
+    assert np.allclose(parse_mount("x=-si,y=ap,z=-ml") @ [1.0, 0.0, 0.0], [0, 0, -1])
 
 
 def test_long_gap_never_invents_or_spans_a_stride() -> None:

@@ -175,6 +175,30 @@ def test_a_wrong_rate_in_metadata_names_the_key(tmp_path: Path, rate: str) -> No
         read_recording(p)
 
 
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ("segment: hand", r"line 3: metadata sensor\.foot\.segment = 'hand': must be one of foot"),
+        ("side: middle", r"line 3: metadata sensor\.foot\.side = 'middle': must be one of left"),
+        ("mount: sideways", r"line 3: metadata sensor\.foot\.mount = 'sideways': .*set it to auto"),
+        ("mount: ap,ap,si", r"line 3: .*each segment axis must appear exactly once"),
+        ("rate_hz: 5000", r"line 3: sensor 'foot': metadata sensor\.foot\.rate_hz says 5000 Hz"),
+    ],
+)
+def test_a_wrong_sensor_in_metadata_names_the_line(tmp_path: Path, line: str, match: str) -> None:
+    rows = "".join(f"{i * 0.005!r},foot,0,0,9.8,0,0,0\n" for i in range(10))
+    p = _write(tmp_path, f"# sensor.foot.{line}\n" + HEADER + rows)
+    with pytest.raises(RecordingError, match=match):
+        read_recording(p)
+
+
+def test_samples_in_milliseconds_are_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "ms.csv"
+    p.write_text(HEADER + "".join(f"{i * 5.0!r},foot,0,0,9.8,0,0,0\n" for i in range(10)))
+    with pytest.raises(RecordingError, match=r"its samples are at 0\.2 Hz.*right unit"):
+        read_recording(p)
+
+
 def test_a_single_sample_without_a_rate_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "one.csv"
     p.write_text(HEADER + "0.0,foot,0,0,9.8,0,0,0\n")

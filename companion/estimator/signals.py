@@ -13,15 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
-from companion.errors import ConfigError
 from companion.types import G_MPS2
 
 GYR_SATURATION_DPS = 1990.0
 """Gyro samples at or beyond this are treated as clipped (common range ±2000 deg/s)."""
 ACC_SATURATION_MPS2 = 15.9 * G_MPS2
 """Accelerometer samples at or beyond this are treated as clipped (common range ±16 g)."""
-
-_AXES = {"ap": 0, "ml": 1, "si": 2}
 
 
 # --------------------------------------------------------------------------- gaps
@@ -102,41 +99,6 @@ def regularise(
 
 
 # --------------------------------------------------------------------------- alignment
-def parse_mount(spec: str) -> np.ndarray:
-    """An explicit mounting -> rotation matrix ``R`` with ``v_segment = R @ v_sensor``.
-
-    ``spec`` names, for the sensor's x, y and z axes in turn, the segment axis each
-    points along: ``"ap,ml,si"`` (sensor x forward, y to the runner's right, z down),
-    ``"-si,ap,-ml"`` ... (``x=``/``y=``/``z=`` prefixes are allowed).
-    """
-    parts = [p.strip().lower() for p in spec.replace(" ", "").split(",") if p.strip()]
-    problem = (
-        f"sensor mount {spec!r} is not understood: give 'auto' or the segment axis "
-        "(ap, ml, si, each optionally with a '-') that the sensor's x, y and z axes point "
-        'along, e.g. mount = "ap,ml,si" or mount = "x=-si,y=ap,z=-ml"'
-    )
-    if len(parts) != 3:
-        raise ConfigError(problem)
-    rot = np.zeros((3, 3))
-    for i, part in enumerate(parts):
-        if "=" in part:
-            key, part = part.split("=", 1)
-            if key != "xyz"[i]:
-                raise ConfigError(problem)
-        sign = -1.0 if part.startswith("-") else 1.0
-        name = part.lstrip("+-")
-        if name not in _AXES:
-            raise ConfigError(problem)
-        rot[_AXES[name], i] = sign
-    if abs(abs(np.linalg.det(rot)) - 1.0) > 1e-9:
-        raise ConfigError(problem + " (each segment axis must appear exactly once)")
-    if np.linalg.det(rot) < 0:
-        raise ConfigError(
-            f"sensor mount {spec!r} describes a left-handed frame; flip the sign of one axis"
-        )
-    return rot
-
-
 def quasi_static_mask(
     acc: np.ndarray, gyr: np.ndarray, rate_hz: float, gyr_max_dps: float, acc_tol_mps2: float
 ) -> np.ndarray:

@@ -38,7 +38,15 @@ from companion.estimator import signals as sig
 from companion.estimator.classify import SUPPORTED_LABELS, Baseline, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
-from companion.types import G_MPS2, Label, SampleBatch, SensorInfo, StrideReport
+from companion.types import (
+    G_MPS2,
+    RATE_RANGE_HZ,
+    Label,
+    SampleBatch,
+    SensorInfo,
+    StrideReport,
+    parse_mount,
+)
 
 IMPACT_MIN_G_PER_S = {"foot": 400.0, "shank": 300.0}
 """Smallest peak jerk (g/s) taken as a landing impact (also at least a quarter of the
@@ -100,9 +108,10 @@ class SensorTrack:
                 f"sensor {info.name!r}: segment {info.segment!r} is not supported; use foot or "
                 "shank"
             )
-        if not (25.0 <= info.rate_hz <= 2000.0):
+        lo, hi = RATE_RANGE_HZ
+        if not (lo <= info.rate_hz <= hi):
             raise ConfigError(
-                f"sensor {info.name!r}: rate {info.rate_hz} Hz is outside 25..2000 Hz"
+                f"sensor {info.name!r}: rate {info.rate_hz} Hz is outside {lo:g}..{hi:g} Hz"
             )
         self.info = info
         self.settings = settings
@@ -158,7 +167,7 @@ class SensorTrack:
         self.aligned_t: float | None = None
         """Sensor time at which the mounting became known."""
         if info.mount and info.mount.strip().lower() != "auto":
-            self.rotation = sig.parse_mount(info.mount)
+            self.rotation = parse_mount(info.mount)
             self.aligned_t = -math.inf
         self._still_sum = np.zeros(3, dtype=np.int64)
         self._still_gyr = np.zeros(3, dtype=np.int64)

@@ -39,7 +39,8 @@ import numpy as np
 
 from companion.errors import RecordingError
 from companion.source.base import MemorySource
-from companion.types import Label, SampleBatch, SensorInfo
+from companion.source.settings import SEGMENTS, SIDES
+from companion.types import RATE_RANGE_HZ, Label, SampleBatch, SensorInfo, mount_problem
 
 log = logging.getLogger(__name__)
 
@@ -199,23 +200,31 @@ def write_labels(path: str | Path, strides: Iterable[GroundTruthStride]) -> None
 # ----------------------------------------------------------------------------- reading
 
 
-def _sensor_infos(path: str, meta: dict[str, str], names: list[str]) -> dict[str, SensorInfo]:
+def _sensor_infos(
+    path: str, meta: dict[str, str], meta_line: dict[str, int], names: list[str]
+) -> dict[str, SensorInfo]:
     infos: dict[str, SensorInfo] = {}
     for name in names:
         vals = {k: meta.get(f"sensor.{name}.{k}") for k in _SENSOR_KEYS}
+
+        def bad(key: str, problem: str, name: str = name) -> RecordingError:
+            k = f"sensor.{name}.{key}"
+            return RecordingError(path, meta_line.get(k), f"metadata {k} = {meta[k]!r}: {problem}")
+
         rate = vals["rate_hz"]
         try:
             rate_hz = float(rate) if rate is not None else 0.0
         except ValueError:
             rate_hz = float("nan")
         if rate is not None and not (np.isfinite(rate_hz) and rate_hz > 0):
-            raise RecordingError(
-                path,
-                None,
-                f"metadata sensor.{name}.rate_hz = {rate!r} is not a positive number of Hz;"
-                " fix it, or delete the line to have the rate estimated from t_s",
+            raise bad(
+                "rate_hz",
+                "not a positive number of Hz; fix it, or delete the line to have the rate "
+                "estimated from t_s",
             )
         segment = vals["segment"] or ("shank" if "shank" in name else "foot")
+        if segment not in SEGMENTS:
+            raise bad("segment", f"must be one of {', '.join(SEGMENTS)}; fix that line")
         side = vals["side"] or (
             "left"
             if name.startswith("left")
@@ -223,6 +232,11 @@ def _sensor_infos(path: str, meta: dict[str, str], names: list[str]) -> dict[str
             if name.startswith("right")
             else "unknown"
         )
+        if side not in SIDES:
+            raise bad("side", f"must be one of {', '.join(SIDES)}; fix that line")
+        problem = mount_problem(vals["mount"] or "auto")
+        if problem:
+            raise bad("mount", f"{problem}; fix that line, or set it to auto")
         infos[name] = SensorInfo(
             name=name,
             rate_hz=rate_hz,
@@ -260,12 +274,14 @@ def read_recording(path: str | Path) -> Recording:
     if ends_with_newline:
         lines.pop()
     meta: dict[str, str] = {}
+    meta_line: dict[str, int] = {}
     i = 0
     while i < len(lines) and lines[i].startswith("#"):
         body = lines[i][1:].strip()
         if ":" in body:
             k, v = body.split(":", 1)
             meta[k.strip()] = v.strip()
+            meta_line[k.strip()] = i + 1
         i += 1
     if i >= len(lines):
         raise RecordingError(p, i + 1, f"no header line; expected: {','.join(COLUMNS)}")
@@ -339,33 +355,40 @@ def read_recording(path: str | Path) -> Recording:
     for name, r in rows.items():
         arr = np.asarray(r, dtype=np.float64)
         data[name] = SampleBatch(name, arr[:, 0].copy(), arr[:, 1:4].copy(), arr[:, 4:7].copy())
-    infos = _sensor_infos(p, meta, list(rows))
+    infos = _sensor_infos(p, meta, meta_line, list(rows))
+    lo, hi = RATE_RANGE_HZ
     for name, info in list(infos.items()):
         t = data[name].t_s
         est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+        key = f"sensor.{name}.rate_hz"
         if info.rate_hz <= 0:
             if est <= 0:
                 raise RecordingError(
                     p,
                     None,
-                    f"sensor {name!r} has a single sample and no sensor.{name}.rate_hz"
-                    " metadata, so its rate is unknown; add that line (Hz)",
+                    f"sensor {name!r} has a single sample and no {key} metadata, so its rate "
+                    "is unknown; add that line (Hz)",
                 )
             log.info("%s: no rate for %s in metadata; estimated %.1f Hz", p, name, est)
-        else:
-            if est > 0 and abs(est / info.rate_hz - 1.0) > RATE_MISMATCH:
-                warnings.warn(
-                    f"{p}: metadata sensor.{name}.rate_hz says {info.rate_hz:g} Hz but its"
-                    f" samples are {1000.0 / est:.3g} ms apart ({est:.1f} Hz), so strides may"
-                    " be missed or misjudged; fix that line, or delete it to have the rate"
-                    " estimated from t_s",
-                    RecordingWarning,
-                    stacklevel=2,
-                )
-            continue
-        infos[name] = SensorInfo(
-            name, round(est, 3), info.segment, info.side, info.mount, info.model
-        )
+            infos[name] = info = SensorInfo(
+                name, round(est, 3), info.segment, info.side, info.mount, info.model
+            )
+        if not lo <= info.rate_hz <= hi:
+            said = f"metadata {key} says" if key in meta else "its samples are at"
+            raise RecordingError(
+                p,
+                meta_line.get(key),
+                f"sensor {name!r}: {said} {info.rate_hz:g} Hz; strides can be found from "
+                f"{lo:g} to {hi:g} Hz (is the rate, or t_s, in the right unit?)",
+            )
+        if key in meta and est > 0 and abs(est / info.rate_hz - 1.0) > RATE_MISMATCH:
+            warnings.warn(
+                f"{p}: metadata {key} says {info.rate_hz:g} Hz but its samples are "
+                f"{1000.0 / est:.3g} ms apart ({est:.1f} Hz), so strides may be missed or "
+                "misjudged; fix that line, or delete it to have the rate estimated from t_s",
+                RecordingWarning,
+                stacklevel=2,
+            )
     return Recording(infos, meta, data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from companion.settings import setting
+from companion.types import mount_problem
 
 SEGMENTS = ("foot", "shank")
 SIDES = ("left", "right", "unknown")
@@ -29,6 +30,10 @@ class SensorSettings:
     mount: str = setting(
         "auto", "Sensor-to-segment mounting: auto (found from the data) or explicit."
     )
+
+    def problems(self) -> list[str]:
+        problem = mount_problem(self.mount)
+        return [f"mount: {problem}"] if problem else []
 
 
 @dataclass(frozen=True)
