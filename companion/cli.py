@@ -236,7 +236,23 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         mod.register(sub)
+    _verbose_after_any_command(parser)
     return parser
+
+
+def _verbose_after_any_command(parser: argparse.ArgumentParser) -> None:
+    """``-v`` works after the command too (``companion replay run.csv -v``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                sub.add_argument(
+                    "-v",
+                    "--verbose",
+                    action="count",
+                    default=argparse.SUPPRESS,
+                    help="more log output",
+                )
+                _verbose_after_any_command(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -276,3 +276,19 @@ def test_output_to_a_full_device_is_one_clear_error(tmp_path: Path, console_conf
         )
     assert res.returncode == 1
     assert "cannot write the output" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["replay", "run.csv"], 0),
+        (["-v", "replay", "run.csv"], 1),
+        (["replay", "run.csv", "-vv"], 2),
+        (["cues", "list", "-v"], 1),
+        (["run", "--verbose"], 1),
+    ],
+)
+def test_verbose_works_before_or_after_the_command(argv: list[str], level: int) -> None:
+    from companion.cli import build_parser
+
+    assert build_parser().parse_args(argv).verbose == level
