@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterable
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from companion.types import LinkEvent, SampleBatch, SensorInfo
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -62,6 +64,46 @@ class Pacer:
         due = self._t0_mono + (t_stream_s - self._t0_stream) / self.speed
         delay = due - time.monotonic()
         await asyncio.sleep(max(delay, 0.0))
+
+
+def merge_queued(items: Sequence[T]) -> list[SampleBatch | T]:
+    """The items waiting in a live source's queue, with the sample batches of each sensor
+    that wait together (no other kind of item between them) joined into one batch.
+
+    Each sensor's samples keep their order, and any other item (a link event, the end of
+    the stream) keeps its place after the samples queued before it. A consumer that fell
+    behind so catches up in a few large batches instead of many small ones (the
+    estimator's results do not depend on the batch sizes); one that keeps up sees the
+    batches as they came.
+    """
+    import numpy as np
+
+    out: list[SampleBatch | T] = []
+    run: dict[str, list[SampleBatch]] = {}
+
+    def flush() -> None:
+        for sensor, parts in run.items():
+            if len(parts) == 1:
+                out.append(parts[0])
+            else:
+                out.append(
+                    SampleBatch(
+                        sensor,
+                        np.concatenate([p.t_s for p in parts]),
+                        np.concatenate([p.acc for p in parts]),
+                        np.concatenate([p.gyr for p in parts]),
+                    )
+                )
+        run.clear()
+
+    for item in items:
+        if isinstance(item, SampleBatch):
+            run.setdefault(item.sensor, []).append(item)
+        else:
+            flush()
+            out.append(item)
+    flush()
+    return out
 
 
 def interleave(data: dict[str, SampleBatch], packet_s: float) -> Iterable[SampleBatch]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from companion.errors import SensorError
+from companion.source.base import merge_queued
 from companion.source.ble.clock import SensorClock
 from companion.source.ble.profiles import get_profile
 from companion.source.ble.profiles.base import Frame, Profile, read_battery
@@ -29,6 +30,8 @@ from companion.types import LinkEvent, SampleBatch, SensorInfo
 log = logging.getLogger("companion.ble")
 
 Item = SampleBatch | LinkEvent
+MAX_MERGED = 256
+"""Most queued items taken at once (a few seconds of one-sample notifications)."""
 _NO_BLUEZ_ERRORS = (
     "org.freedesktop.DBus.Error.ServiceUnknown",
     "org.freedesktop.DBus.Error.AccessDenied",
@@ -342,7 +345,6 @@ class BleSource:
                 max_backoff_s=max_backoff_s,
             )
         self.stop_after_s = stop_after_s
-        self.last_batch_arrival_mono = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._done: set[str] = set()
         self._closed = False
@@ -390,27 +392,30 @@ class BleSource:
     async def batches(self) -> AsyncIterator[Item]:
         self._tasks = [asyncio.create_task(self._run_link(lk)) for lk in self.links.values()]
         while True:
-            item = await self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, SampleBatch):
-                self.last_batch_arrival_mono = self.links[item.sensor].last_arrival_mono
-                if self.stop_after_s is not None and item.sensor not in self._done:
-                    over = item.t_s >= self.stop_after_s
-                    if over.any():
-                        self._done.add(item.sensor)
-                        cut = int(np.argmax(over))
-                        item = item.slice(0, cut)
-                elif item.sensor in self._done:
-                    continue
-                if len(item):
-                    yield item
-                if self.stop_after_s is not None and len(self._done) == len(self.links):
+            waiting = [await self._queue.get()]
+            # what else is already queued (the pipeline fell behind): fewer, larger batches
+            while len(waiting) < MAX_MERGED and not self._queue.empty():
+                waiting.append(self._queue.get_nowait())
+            for item in merge_queued(waiting):
+                if item is None:
                     return
-            else:
-                yield item
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, SampleBatch):
+                    if self.stop_after_s is not None and item.sensor not in self._done:
+                        over = item.t_s >= self.stop_after_s
+                        if over.any():
+                            self._done.add(item.sensor)
+                            cut = int(np.argmax(over))
+                            item = item.slice(0, cut)
+                    elif item.sensor in self._done:
+                        continue
+                    if len(item):
+                        yield item
+                    if self.stop_after_s is not None and len(self._done) == len(self.links):
+                        return
+                else:
+                    yield item
 
     def stop(self) -> None:
         """Ask the stream to end (Ctrl-C); :meth:`batches` returns soon after."""
