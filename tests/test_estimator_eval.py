@@ -75,3 +75,10 @@ def test_foot_and_shank_see_a_rigid_ankle(others) -> None:
     assert f1 >= 0.9, (p, r, f1)
     # the foot's labels do not wait long for the shank's samples
     assert both.latency_stats()[1] <= 100.0
+
+
+def test_foot_cues_each_fault_spell_and_praises_only_after_it(foot: SetupResult) -> None:
+    assert foot.fault_segments == 12  # four runners, three faults each
+    assert foot.segments_cued >= foot.fault_segments - 1
+    assert foot.praise >= foot.segments_cued - 1  # the runner relaxes after every spell
+    assert foot.praise_in_fault == 0  # "good, relaxed" while the ankle is still held: never

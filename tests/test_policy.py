@@ -105,6 +105,22 @@ def test_positive_cue_once_after_relaxing() -> None:
     assert [c[1] for c in run(pol, reports([R] * 3 + [FD] * 5 + [R] * 10))] == ["soft_landing"]
 
 
+def test_no_praise_for_strides_just_under_the_fault_threshold() -> None:
+    pol = CuePolicy(CoachSettings(), PRIO)
+    fault = reports([R] * 3 + [FP] * 5)
+    # the toes still pointed, just less: relaxed by a hair (fault score 0.8 of its threshold)
+    weak = reports([R] * 4, t0=len(fault) * STRIDE_S, conf=0.6)
+    clear = reports([R] * 4, t0=(len(fault) + 4) * STRIDE_S, conf=0.9)
+    cues = run(pol, fault + weak)
+    assert [c[1] for c in cues] == ["heel_down"]
+    (praise,) = run(pol, clear)
+    assert praise[1] == "good_ankle"
+    assert praise[0] == clear[2].t_decided_s  # after persist_k clearly relaxed strides
+    # the coach can ask for less (0.5: any relaxed stride counts)
+    pol = CuePolicy(CoachSettings(positive_min_confidence=0.5), PRIO)
+    assert [c[1] for c in run(pol, fault + weak)] == ["heel_down", "good_ankle"]
+
+
 def test_disabled_cues_are_not_emitted() -> None:
     pol = CuePolicy(CoachSettings(), PRIO, enabled=["heel_down"])
     assert run(pol, reports([RG] * 10)) == []

@@ -10,7 +10,9 @@ Rules, per sensor and with one voice for the runner:
 * **Cooldown** – after any fault cue no fault cue for ``cooldown_s``; the *same*
   cue is not repeated for ``repeat_s`` while its fault goes on.
 * **Positive cue** – once a cued fault has gone (the last ``persist_k`` strides of
-  that sensor relaxed), ``good_ankle`` is said once (``positive_cue = true``).
+  that sensor clearly relaxed: confidence >= ``positive_min_confidence``, so a stride
+  just under a fault's threshold is not praised), ``good_ankle`` is said once
+  (``positive_cue = true``).
 * **Link cues** – ``sensor_lost`` / ``sensor_back`` when a live link drops or
   returns; they bypass the cooldown (the runner must know coaching has paused).
 
@@ -31,6 +33,8 @@ from companion.types import Cue, Label, LinkEvent, StrideReport
 @dataclass
 class _SensorState:
     recent: deque[Label]
+    calm: deque[bool]
+    """Per recent stride: relaxed with at least ``positive_min_confidence``."""
     cued_fault: Label | None = None
     """The fault last cued for this sensor, until the runner relaxes again."""
     link_up: bool = True
@@ -70,7 +74,8 @@ class CuePolicy:
     def _state(self, sensor: str) -> _SensorState:
         st = self._sensors.get(sensor)
         if st is None:
-            st = _SensorState(deque(maxlen=self.settings.persist_n))
+            n = self.settings.persist_n
+            st = _SensorState(deque(maxlen=n), deque(maxlen=n))
             self._sensors[sensor] = st
         return st
 
@@ -98,6 +103,9 @@ class CuePolicy:
         if label is not Label.RELAXED and report.confidence < s.min_confidence:
             label = Label.RELAXED
         st.recent.append(label)
+        st.calm.append(
+            report.label is Label.RELAXED and report.confidence >= s.positive_min_confidence
+        )
         t = report.t_decided_s
         stride_s = max(report.t_end_s - report.t_ic_s, 0.3)
 
@@ -123,12 +131,8 @@ class CuePolicy:
             st.cued_fault = fault
             return [self._cue(cue_id, t, fault.value, stride_s)]
 
-        last_k = list(st.recent)[-s.persist_k :]
-        if (
-            st.cued_fault is not None
-            and len(last_k) == s.persist_k
-            and all(x is Label.RELAXED for x in last_k)
-        ):
+        last_k = list(st.calm)[-s.persist_k :]
+        if st.cued_fault is not None and len(last_k) == s.persist_k and all(last_k):
             st.cued_fault = None
             if s.positive_cue and self._is_on(s.cue_positive):
                 return [self._cue(s.cue_positive, t, "relaxed", stride_s)]
@@ -142,6 +146,7 @@ class CuePolicy:
         st.link_up = event.up
         if not event.up:
             st.recent.clear()  # persistence restarts after a gap; the baseline is kept
+            st.calm.clear()
         cue_id = self.settings.cue_sensor_back if event.up else self.settings.cue_sensor_lost
         if not self._is_on(cue_id):
             return []

@@ -22,6 +22,14 @@ class CoachSettings:
         unit="s",
     )
     positive_cue: bool = setting(True, "Say good_ankle when a cued fault has gone for k strides.")
+    positive_min_confidence: float = setting(
+        0.75,
+        "A stride counts toward the positive cue only when relaxed with at least this "
+        "confidence (0.5 = a fault right at its threshold, 0.75 = every fault at most half "
+        "its threshold, 1.0 = at the runner's baseline).",
+        min=0.5,
+        max=1.0,
+    )
     min_confidence: float = setting(
         0.5, "Fault strides below this confidence count as relaxed.", min=0.0, max=1.0
     )

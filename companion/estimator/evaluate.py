@@ -73,6 +73,15 @@ class SetupResult:
     extra_reports: int = 0
     relaxed_minutes: float = 0.0
     false_cues: int = 0
+    fault_segments: int = 0
+    """Fault spells of the faulted runs on sensors that claim labels, and how many of
+    them got their own cue while they went on."""
+    segments_cued: int = 0
+    praise: int = 0
+    """Positive cues on the faulted runs, and those said while a fault still went on."""
+    praise_in_fault: int = 0
+    praise_delay_s: list[float] = field(default_factory=list)
+    """From the end of a fault spell to the positive cue after it (s)."""
     runners: int = 0
     samples: int = 0
     seconds: float = 0.0
@@ -136,6 +145,13 @@ class SetupResult:
         out["strides_found"] = self.found_strides / self.true_strides if self.true_strides else 0
         out["extra_reports"] = self.extra_reports
         out["false_cues_per_10min"] = self.false_cues_per_10min()
+        out["fault_segments"] = self.fault_segments
+        out["fault_segments_cued"] = self.segments_cued
+        out["positive_cues"] = self.praise
+        out["positive_cues_during_a_fault"] = self.praise_in_fault
+        out["positive_cue_delay_s_median"] = (
+            float(np.median(self.praise_delay_s)) if self.praise_delay_s else float("nan")
+        )
         out["relaxed_minutes"] = self.relaxed_minutes
         return out
 
@@ -248,6 +264,37 @@ def count_fault_cues(reports: Sequence[StrideReport]) -> int:
     return n
 
 
+def score_cues(
+    res: SetupResult,
+    reports: Sequence[StrideReport],
+    faults: Sequence[tuple[float, float, str]],
+    supported: dict[str, set[Label]],
+) -> None:
+    """The default cue policy over a faulted run: which fault spells got their own cue
+    while they went on, and how many positive cues came while a fault still went on (the
+    simulated runner does not answer a cue: a fault only ends with its spell)."""
+    from companion.coach.policy import CuePolicy
+    from companion.coach.settings import CoachSettings
+
+    policy = CuePolicy(CoachSettings())
+    claiming = [s for s, sup in supported.items() if sup != {Label.RELAXED}]
+    cued: set[tuple[str, int]] = set()
+    for r in reports:
+        for cue in policy.on_stride(r):
+            inside = [i for i, (a, b, _) in enumerate(faults) if a <= cue.t_s < b]
+            if cue.reason == Label.RELAXED.value:
+                res.praise += 1
+                res.praise_in_fault += bool(inside)
+                ended = [b for _, b, _ in faults if b <= cue.t_s]
+                if not inside and ended:
+                    res.praise_delay_s.append(cue.t_s - max(ended))
+            for i in inside:
+                if cue.reason == faults[i][2]:
+                    cued.add((r.sensor, i))
+    res.fault_segments += len(faults) * len(claiming)
+    res.segments_cued += len(cued)
+
+
 def run_estimator(
     sensors: dict[str, Any], data: dict[str, SampleBatch], settings: EstimatorSettings
 ) -> tuple[list[StrideReport], StreamingEstimator, int]:
@@ -299,6 +346,7 @@ def evaluate(
             res.samples += n
             sup = {s: est.supported_labels(s) for s in run.recording.sensors}
             score_run(res, reps, run.events, case.rate_hz, sup)
+            score_cues(res, reps, case.faults, sup)
             # a fully relaxed run of the same runner: false fault cues
             if relaxed_minutes > 0:
                 calm = simmod.simulate(
@@ -368,5 +416,21 @@ def format_tables(results: dict[str, SetupResult]) -> str:
             f"{_f(tm, 0)} / {_f(tp, 0)} / {_f(tx, 0)} | "
             f"{_f(res.false_cues_per_10min(), 2)} ({res.false_cues} in "
             f"{res.relaxed_minutes:.0f} min) |"
+        )
+    lines.append("")
+    lines.append(
+        "| set-up | fault spells | cued while on | positive cues | positive cues during a fault "
+        "| positive cue after a spell ends, median / p95 (s) |"
+    )
+    lines.append("|---|---|---|---|---|---|")
+    for res in results.values():
+        if not res.fault_segments:
+            continue
+        d = np.asarray(res.praise_delay_s)
+        pm, pp = (float(np.median(d)), float(np.percentile(d, 95))) if len(d) else (np.nan,) * 2
+        lines.append(
+            f"| {res.setup} | {res.fault_segments} | {res.segments_cued} "
+            f"({_f(100 * res.segments_cued / res.fault_segments, 0)}%) | {res.praise} | "
+            f"{res.praise_in_fault} | {_f(pm, 1)} / {_f(pp, 1)} |"
         )
     return "\n".join(lines)
