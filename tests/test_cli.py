@@ -292,3 +292,16 @@ def test_verbose_works_before_or_after_the_command(argv: list[str], level: int) 
     from companion.cli import build_parser
 
     assert build_parser().parse_args(argv).verbose == level
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runners", "0"], "--runners must be >= 1"),
+        (["--jitter", "0.9"], "--jitter 0.9: give 0 to 0.45 sample periods"),
+    ],
+)
+def test_evaluate_refuses_bad_arguments_clearly(args: list[str], message: str) -> None:
+    res = companion("evaluate", *args)
+    assert res.returncode == 2 and message in res.stderr
+    assert "Traceback" not in res.stderr

@@ -135,6 +135,29 @@ def test_a_long_gap_gives_the_same_reports_whatever_the_chunking(sizes: list[int
     assert _feed(_estimator(), cut, sizes) == whole
 
 
+@pytest.mark.parametrize("rate_hz", [50.0, 200.0])
+def test_timestamp_jitter_neither_splits_nor_moves_strides(rate_hz: float) -> None:
+    batch, _ = make_stream(30.0, rate_hz, mount=MOUNT)
+    rng = np.random.default_rng(5)
+    period = 1.0 / rate_hz
+    jitter = np.clip(rng.normal(0.0, 0.1 * period, len(batch)), -0.45 * period, 0.45 * period)
+    shaky = SampleBatch("foot", batch.t_s + jitter, batch.acc, batch.gyr)
+    steady = _feed(_estimator(rate_hz), batch, [len(batch)])
+    whole = _feed(_estimator(rate_hz), shaky, [len(shaky)])
+    assert len(steady) > 20
+    assert [r.stride for r in whole] == [r.stride for r in steady]  # no stride split or lost
+    err = np.abs([a.t_ic_s - b.t_ic_s for a, b in zip(whole, steady, strict=True)])
+    assert np.median(err) <= 0.1 * period and err.max() <= 0.45 * period  # the jitter itself
+    assert _gap_drops(shaky, rate_hz) == _gap_drops(batch, rate_hz)
+    assert _feed(_estimator(rate_hz), shaky, [1, 9, 50]) == whole
+
+
+def _gap_drops(batch: SampleBatch, rate_hz: float) -> int:
+    est = _estimator(rate_hz)
+    _feed(est, batch, [len(batch)])
+    return est.tracks["foot"].drops["gap"]
+
+
 def test_standing_still_gives_no_strides() -> None:
     n = 200 * 30
     rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from companion.errors import ConfigError
+from companion.estimator.evaluate import MAX_JITTER_PERIODS
 
 
 def _setups(text: str) -> list[str]:
@@ -46,6 +47,13 @@ def register(subparsers: Any) -> None:
         "--setups", default="foot,shank,foot+shank", help="foot, shank, foot+shank (comma list)"
     )
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--jitter",
+        type=float,
+        default=MAX_JITTER_PERIODS,
+        help="largest timestamp jitter (std, in sample periods) of a runner; each runner "
+        f"gets a random one up to it (default {MAX_JITTER_PERIODS:g}, at most 0.45)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (estimator thresholds)")
     p.set_defaults(func=cmd_evaluate)
@@ -60,6 +68,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "--runners must be >= 1, --minutes >= 2 (the baseline needs the first minute) "
             "and --relaxed-minutes >= 0"
         )
+    if not 0.0 <= args.jitter <= 0.45:
+        raise ConfigError(f"--jitter {args.jitter}: give 0 to 0.45 sample periods")
     setups = _setups(args.setups)
     cfg = load_config(args.config)
 
@@ -75,6 +85,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         settings=cfg.estimator,
         progress=progress,
+        max_jitter=args.jitter,
     )
     if args.json:
         print(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2))

@@ -1,7 +1,7 @@
 """Measure the estimator against simulated runners with known ground truth.
 
 For each simulated runner (random cadence, strike style, range of motion, noise,
-3-D mounting, sampling rate, packet loss) and each sensor set-up, the run is fed
+3-D mounting, sampling rate, packet loss, timestamp jitter) and each sensor set-up, the run is fed
 through :class:`~companion.estimator.streaming.StreamingEstimator` in BLE-sized
 packets and every reported stride is matched to the true stride with the nearest
 initial contact. Reported:
@@ -15,7 +15,9 @@ initial contact. Reported:
   (a shank alone reports timing and impact only),
 * stride detection: true strides found, reports that match no true stride,
 * false fault cues per 10 minutes on fully relaxed runs, through the lead's
-  :class:`~companion.coach.policy.CuePolicy` with default settings.
+  :class:`~companion.coach.policy.CuePolicy` with default settings; on the faulted
+  runs, the fault spells cued while they went on and the positive cues (none may come
+  while a fault still goes on).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ SETUPS: dict[str, tuple[str, ...]] = {
     "foot+shank": ("foot", "shank"),
 }
 RATES_HZ = (50.0, 100.0, 200.0, 400.0)
+MAX_JITTER_PERIODS = 0.1
+"""Each runner's timestamp jitter (std) is drawn from 0 to this many sample periods (the
+default of ``evaluate``)."""
 MATCH_S = 0.1
 """A report matches a true stride when their initial contacts are this close."""
 
@@ -51,6 +56,8 @@ class RunnerCase:
     packet_loss: float
     faults: list[tuple[float, float, str]]
     duration_s: float
+    jitter_s: float = 0.0
+    """Timestamp jitter (std, s)."""
 
 
 @dataclass
@@ -171,18 +178,23 @@ def fault_schedule(rng: np.random.Generator, duration_s: float) -> list[tuple[fl
     return out
 
 
-def make_cases(n_runners: int, minutes: float, seed: int) -> list[RunnerCase]:
+def make_cases(
+    n_runners: int, minutes: float, seed: int, max_jitter: float = MAX_JITTER_PERIODS
+) -> list[RunnerCase]:
     rng = np.random.default_rng(seed)
+    jitter_rng = np.random.default_rng([seed, 7])
     cases = []
     for i in range(n_runners):
         dur = minutes * 60.0
+        rate_hz = RATES_HZ[i % len(RATES_HZ)]
         cases.append(
             RunnerCase(
                 seed=seed * 1000 + i,
-                rate_hz=RATES_HZ[i % len(RATES_HZ)],
+                rate_hz=rate_hz,
                 packet_loss=float(rng.uniform(0.0, 0.05)),
                 faults=fault_schedule(rng, dur),
                 duration_s=dur,
+                jitter_s=float(jitter_rng.uniform(0.0, max_jitter)) / rate_hz,
             )
         )
     return cases
@@ -316,13 +328,14 @@ def evaluate(
     seed: int = 1,
     settings: EstimatorSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    max_jitter: float = MAX_JITTER_PERIODS,
 ) -> dict[str, SetupResult]:
     """Run the whole evaluation; returns one :class:`SetupResult` per set-up."""
     from companion.source import simulator as simmod
 
     settings = settings or EstimatorSettings()
     results = {s: SetupResult(s) for s in setups}
-    cases = make_cases(n_runners, minutes, seed)
+    cases = make_cases(n_runners, minutes, seed, max_jitter)
     for i, case in enumerate(cases):
         rng = np.random.default_rng(case.seed)
         runner = simmod.RunnerParams.random(rng)
@@ -339,6 +352,7 @@ def evaluate(
                 sensors=sensors,
                 seed=case.seed,
                 packet_loss=case.packet_loss,
+                jitter_s=case.jitter_s,
             )
             t1 = time.perf_counter()
             reps, est, n = run_estimator(run.recording.sensors, run.recording.data, settings)
@@ -357,6 +371,7 @@ def evaluate(
                     sensors=sensors,
                     seed=case.seed + 500_000,
                     packet_loss=case.packet_loss,
+                    jitter_s=case.jitter_s,
                 )
                 calm_reps, _, _ = run_estimator(
                     calm.recording.sensors, calm.recording.data, settings
