@@ -152,6 +152,46 @@ def test_timestamp_jitter_neither_splits_nor_moves_strides(rate_hz: float) -> No
     assert _feed(_estimator(rate_hz), shaky, [1, 9, 50]) == whole
 
 
+@pytest.fixture(scope="module")
+def shaky_lossy() -> SampleBatch:
+    """50 Hz, timestamp jitter of 0.3 periods (std) and 3 % of 4-sample packets lost:
+    many steps between neighbours look like gaps and are recounted on the grid."""
+    batch, _ = make_stream(40.0, 50.0, mount=MOUNT)
+    rng = np.random.default_rng(8)
+    p = 1.0 / 50.0
+    jitter = np.clip(rng.normal(0.0, 0.3 * p, len(batch)), -0.45 * p, 0.45 * p)
+    return _drop_packets(SampleBatch("foot", batch.t_s + jitter, batch.acc, batch.gyr), 8, 0.03, 4)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=8))
+def test_jitter_and_loss_give_the_same_reports_whatever_the_chunking(
+    shaky_lossy: SampleBatch, sizes: list[int]
+) -> None:
+    whole = _feed(_estimator(50.0), shaky_lossy, [len(shaky_lossy)])
+    assert len(whole) > 20
+    assert _feed(_estimator(50.0), shaky_lossy, sizes) == whole
+
+
+def test_jittered_neighbours_are_not_taken_for_a_lost_sample() -> None:
+    rate = 50.0
+    p = 1.0 / rate
+    rng = np.random.default_rng(2)
+    n = 3000
+    t = np.arange(n) * p + np.clip(rng.normal(0.0, 0.2 * p, n), -0.45 * p, 0.45 * p)
+    z = np.zeros((n, 3))
+    pairwise = int(np.sum(np.rint(np.diff(t) * rate) > 1))
+    assert pairwise > 50  # neighbours 1.5 periods apart: a lost sample by their own count
+    reg = sig.regularise(t, z, z, rate, 0.12, None)
+    assert reg.filled.sum() <= pairwise / 3
+    # a real loss in the same jitter is still bridged, with the right number of samples
+    keep = np.ones(n, dtype=bool)
+    keep[1000:1003] = False
+    reg = sig.regularise(t[keep], z[keep], z[keep], rate, 0.12, None)
+    around = (reg.t_s > t[999]) & (reg.t_s < t[1003])
+    assert reg.filled[around].sum() == 3
+
+
 def _gap_drops(batch: SampleBatch, rate_hz: float) -> int:
     est = _estimator(rate_hz)
     _feed(est, batch, [len(batch)])

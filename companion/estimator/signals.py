@@ -8,6 +8,7 @@ as defined in :mod:`companion.types`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,54 @@ _NO_BREAKS = np.zeros(0, dtype=np.int64)
 _NOT_FILLED = np.zeros(4096, dtype=bool)
 _NOT_FILLED.flags.writeable = False
 
+GRID_FIT_SAMPLES = 16
+"""Samples before a suspected gap whose grid line places it (see :func:`regularise`)."""
+_GRID_FIT_MIN = 6
+
+
+def _grid_time(t: np.ndarray, pos: np.ndarray, rate_hz: float) -> float:
+    """Where the last of these samples sits on their grid: a straight line fitted to
+    their offsets from it (least squares: timestamp jitter averages out, and a sensor
+    running a little off its nominal rate does not make the line lag)."""
+    off = t - pos / rate_hz
+    x = pos - pos.mean()
+    slope = float(x @ (off - off.mean())) / float(x @ x)
+    return float(pos[-1] / rate_hz + off.mean() + slope * x[-1])
+
+
+def _refine_steps(
+    t_all: np.ndarray,
+    steps: np.ndarray,
+    suspects: np.ndarray,
+    breaks: np.ndarray,
+    rate_hz: float,
+    history: Callable[[], tuple[np.ndarray, np.ndarray]] | None,
+    origin: int,
+) -> None:
+    """Recount, in place, the grid steps before each suspected gap (a step of two or more
+    between neighbours) from the grid time of the sample before it, fitted over the
+    samples before it in the same stretch (no long gap between): two neighbours whose
+    timestamps jitter apart by more than half a period no longer look like a lost sample.
+    ``history()`` gives the stretch's samples before this batch (raw times, stream
+    positions), its last one being ``t_all[0]`` (``origin`` is 1 then)."""
+    w = GRID_FIT_SAMPLES
+    before = history() if (history is not None and origin) else None
+    for j in suspects:
+        start = int(breaks[breaks <= j].max()) if (breaks <= j).any() else 0
+        rel = np.concatenate(([0], np.cumsum(steps[start:j])))
+        t_fit = t_all[start : j + 1]
+        if start == 0 and before is not None and len(before[0]) > 1:
+            t_hist, p_hist = before
+            pos = p_hist[-1] + rel
+            t_fit = np.concatenate((t_hist[:-1], t_fit))[-w:]
+            pos = np.concatenate((p_hist[:-1], pos))[-w:]
+        else:
+            t_fit, pos = t_fit[-w:], rel[-w:].astype(float)
+        if len(t_fit) < _GRID_FIT_MIN:
+            continue
+        g = _grid_time(t_fit, np.asarray(pos, dtype=float), rate_hz)
+        steps[j] = max(1, round((float(t_all[j + 1]) - g) * rate_hz))
+
 
 def regularise(
     t_s: np.ndarray,
@@ -50,14 +99,20 @@ def regularise(
     rate_hz: float,
     max_gap_s: float,
     prev: tuple[float, np.ndarray, np.ndarray] | None,
+    history: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Regularised:
     """Bridge short gaps (lost packets) by linear interpolation on the nominal grid.
 
     Each step between consecutive timestamps counts ``rint(dt * rate_hz)`` grid
-    samples (at least one), so timestamp jitter below half a sample period does
-    not create gaps. A gap whose missing part exceeds ``max_gap_s`` is not
-    bridged: it is reported in ``breaks`` and no sample is invented for it. The
-    result depends only on the samples, never on how they were chunked.
+    samples (at least one). A step of two or more (a suspected lost sample) is
+    recounted from where the sample before it sits on the grid, fitted over the
+    ``GRID_FIT_SAMPLES`` before it (``history()`` gives those that came in earlier
+    batches: raw times and stream positions of the stretch since the last long gap,
+    ending with ``prev``): so timestamp jitter, even when two neighbours jitter
+    apart by more than half a period, does not invent samples. A gap whose missing
+    part exceeds ``max_gap_s`` is not bridged: it is reported in ``breaks`` and no
+    sample is invented for it. The result depends only on the samples, never on how
+    they were chunked.
     """
     n = len(t_s)
     if n == 0:
@@ -76,6 +131,11 @@ def regularise(
     long_gap = (steps - 1) / rate_hz > max_gap_s
     if long_gap.any():
         steps[long_gap] = 1
+    suspects = np.flatnonzero(steps > 1)
+    if len(suspects):
+        _refine_steps(
+            t_all, steps, suspects, np.flatnonzero(long_gap) + 1, rate_hz, history, origin
+        )
     if not (steps > 1).any():  # fast path: nothing to fill
         breaks = np.flatnonzero(long_gap) + 1 - origin
         return Regularised(t_s, acc, gyr, np.zeros(n, dtype=bool), breaks)

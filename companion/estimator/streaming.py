@@ -250,6 +250,7 @@ class SensorTrack:
             self.rate_hz,
             self.settings.max_gap_ms / 1000.0,
             prev,
+            self._stretch_tail,
         )
         self.last_t_s = float(t[-1])
         step = max(1, self.cap // 4)
@@ -272,6 +273,22 @@ class SensorTrack:
                 self._append(reg.t_s[s:e], reg.acc[s:e], reg.gyr[s:e], reg.filled[s:e])
                 out.extend(self._process())
         return out
+
+    def _stretch_tail(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times and stream positions of the newest ``GRID_FIT_SAMPLES`` samples that
+        came in (not filled ones) since the last long gap: what places a sample after a
+        suspected gap on the grid, as if the stream had come in one batch."""
+        w = sig.GRID_FIT_SAMPLES
+        first = max(self._jerk_from, self.base)
+        lo = self.n
+        real = np.zeros(0, dtype=np.int64)
+        while lo > first:
+            lo = max(first, lo - 4 * w)
+            real = np.flatnonzero(~self._filled[self._row(lo) : self._row(self.n)])
+            if len(real) >= w:
+                break
+        idx = real[-w:] + lo
+        return self._t[idx - self.base], idx.astype(float)
 
     def _append(self, t: np.ndarray, acc: np.ndarray, gyr: np.ndarray, filled: np.ndarray) -> None:
         m = len(t)
