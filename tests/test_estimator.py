@@ -142,13 +142,14 @@ def test_timestamp_jitter_neither_splits_nor_moves_strides(rate_hz: float) -> No
     period = 1.0 / rate_hz
     jitter = np.clip(rng.normal(0.0, 0.1 * period, len(batch)), -0.45 * period, 0.45 * period)
     shaky = SampleBatch("foot", batch.t_s + jitter, batch.acc, batch.gyr)
-    steady = _feed(_estimator(rate_hz), batch, [len(batch)])
-    whole = _feed(_estimator(rate_hz), shaky, [len(shaky)])
+    est_steady, est_shaky = _estimator(rate_hz), _estimator(rate_hz)
+    steady = _feed(est_steady, batch, [len(batch)])
+    whole = _feed(est_shaky, shaky, [len(shaky)])
     assert len(steady) > 20
     assert [r.stride for r in whole] == [r.stride for r in steady]  # no stride split or lost
     err = np.abs([a.t_ic_s - b.t_ic_s for a, b in zip(whole, steady, strict=True)])
     assert np.median(err) <= 0.1 * period and err.max() <= 0.45 * period  # the jitter itself
-    assert _gap_drops(shaky, rate_hz) == _gap_drops(batch, rate_hz)
+    assert est_shaky.tracks["foot"].drops["gap"] == est_steady.tracks["foot"].drops["gap"]
     assert _feed(_estimator(rate_hz), shaky, [1, 9, 50]) == whole
 
 
@@ -190,12 +191,6 @@ def test_jittered_neighbours_are_not_taken_for_a_lost_sample() -> None:
     reg = sig.regularise(t[keep], z[keep], z[keep], rate, 0.12, None)
     around = (reg.t_s > t[999]) & (reg.t_s < t[1003])
     assert reg.filled[around].sum() == 3
-
-
-def _gap_drops(batch: SampleBatch, rate_hz: float) -> int:
-    est = _estimator(rate_hz)
-    _feed(est, batch, [len(batch)])
-    return est.tracks["foot"].drops["gap"]
 
 
 def test_standing_still_gives_no_strides() -> None:

@@ -43,6 +43,12 @@ _NO_BREAKS = np.zeros(0, dtype=np.int64)
 _NOT_FILLED = np.zeros(4096, dtype=bool)
 _NOT_FILLED.flags.writeable = False
 
+
+def _not_filled(n: int) -> np.ndarray:
+    """``filled`` for ``n`` samples that all came in (a shared read-only view when short)."""
+    return _NOT_FILLED[:n] if n <= len(_NOT_FILLED) else np.zeros(n, dtype=bool)
+
+
 GRID_FIT_SAMPLES = 16
 """Samples before a suspected gap whose grid line places it (see :func:`regularise`)."""
 _GRID_FIT_MIN = 6
@@ -77,18 +83,16 @@ def _refine_steps(
     before = history() if (history is not None and origin) else None
     for j in suspects:
         start = int(breaks[breaks <= j].max()) if (breaks <= j).any() else 0
-        rel = np.concatenate(([0], np.cumsum(steps[start:j])))
+        pos = np.concatenate(([0.0], np.cumsum(steps[start:j])))
         t_fit = t_all[start : j + 1]
         if start == 0 and before is not None and len(before[0]) > 1:
             t_hist, p_hist = before
-            pos = p_hist[-1] + rel
-            t_fit = np.concatenate((t_hist[:-1], t_fit))[-w:]
-            pos = np.concatenate((p_hist[:-1], pos))[-w:]
-        else:
-            t_fit, pos = t_fit[-w:], rel[-w:].astype(float)
+            t_fit = np.concatenate((t_hist[:-1], t_fit))
+            pos = np.concatenate((p_hist[:-1], p_hist[-1] + pos))
+        t_fit, pos = t_fit[-w:], pos[-w:]
         if len(t_fit) < _GRID_FIT_MIN:
             continue
-        g = _grid_time(t_fit, np.asarray(pos, dtype=float), rate_hz)
+        g = _grid_time(t_fit, pos, rate_hz)
         steps[j] = max(1, round((float(t_all[j + 1]) - g) * rate_hz))
 
 
@@ -123,8 +127,7 @@ def regularise(
     if prev is not None:
         step_max = max(step_max, float(t_s[0]) - prev[0])
     if step_max * rate_hz < 1.5:
-        filled = _NOT_FILLED[:n] if n <= len(_NOT_FILLED) else np.zeros(n, dtype=bool)
-        return Regularised(t_s, acc, gyr, filled, _NO_BREAKS)
+        return Regularised(t_s, acc, gyr, _not_filled(n), _NO_BREAKS)
     t_all = t_s if prev is None else np.concatenate(([prev[0]], t_s))
     origin = 0 if prev is None else 1
     steps = np.maximum(np.rint(np.diff(t_all) * rate_hz).astype(np.int64), 1)
@@ -138,7 +141,7 @@ def regularise(
         )
     if not (steps > 1).any():  # fast path: nothing to fill
         breaks = np.flatnonzero(long_gap) + 1 - origin
-        return Regularised(t_s, acc, gyr, np.zeros(n, dtype=bool), breaks)
+        return Regularised(t_s, acc, gyr, _not_filled(n), breaks)
     if prev is None:
         acc_all, gyr_all = acc, gyr
     else:

@@ -137,8 +137,9 @@ class SensorTrack:
         only when the impact search reads it (:meth:`_derive_jerk`)."""
         self._jerk_to = 0
         """Stream index up to which the jerk is filled."""
-        self._jerk_from = 0
-        """Stream index of the first sample after the last gap (no step before it)."""
+        self._stretch_from = 0
+        """Stream index of the first sample after the last long gap: no step before it for
+        the jerk, and where the grid fit of :meth:`_stretch_tail` starts."""
         self.base = 0
         """Stream index of buffer row 0."""
         self.n = 0
@@ -262,7 +263,7 @@ class SensorTrack:
         for k in range(len(cuts) - 1):
             if k > 0:
                 self._derive_jerk()
-                self._jerk_from = self.n
+                self._stretch_from = self.n
                 self._drop("gap", self._last_ic is not None)
                 self._reset_detection(self.n)
                 if self.rotation is None:
@@ -279,7 +280,7 @@ class SensorTrack:
         came in (not filled ones) since the last long gap: what places a sample after a
         suspected gap on the grid, as if the stream had come in one batch."""
         w = sig.GRID_FIT_SAMPLES
-        first = max(self._jerk_from, self.base)
+        first = max(self._stretch_from, self.base)
         lo = self.n
         real = np.zeros(0, dtype=np.int64)
         while lo > first:
@@ -443,7 +444,7 @@ class SensorTrack:
         a, b = self._row(self._jerk_to), self._row(self.n)
         acc = self._acc
         d = np.empty((b - a, 3))
-        if self._jerk_to == self._jerk_from:
+        if self._jerk_to == self._stretch_from:
             d[0] = 0.0
         else:
             assert a > 0, "the jerk fell behind the buffer"
