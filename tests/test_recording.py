@@ -229,3 +229,33 @@ def test_an_empty_file_says_so(tmp_path: Path) -> None:
     p.write_text("")
     with pytest.raises(RecordingError, match=r"empty\.csv: the file is empty"):
         read_recording(p)
+
+
+def test_gzip_recording_reads_like_the_plain_one(tmp_path: Path) -> None:
+    import gzip
+
+    rec = _recording()
+    plain = tmp_path / "run.csv"
+    write_recording(plain, rec)
+    packed = tmp_path / "run.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = read_recording(plain), read_recording(packed)
+    for name in rec.data:
+        assert np.array_equal(a.data[name].t_s, b.data[name].t_s)
+        assert np.array_equal(a.data[name].gyr, b.data[name].gyr)
+    # a copy cut short keeps what came before the cut, with a warning
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(packed.read_bytes()[: len(packed.read_bytes()) // 2])
+    with pytest.warns(TruncatedRecordingWarning):
+        part = read_recording(cut)
+    n = len(part.data["foot"])
+    assert 0 < n < len(rec.data["foot"])
+    assert np.array_equal(part.data["foot"].t_s, rec.data["foot"].t_s[:n])
+
+
+def test_files_beside_a_recording_are_named_from_its_stem() -> None:
+    from companion.source.recording import labels_path, truth_path
+
+    assert labels_path("/x/run.csv.gz") == Path("/x/run.labels.csv")
+    assert labels_path("run.csv") == Path("run.labels.csv")
+    assert truth_path("/x/v1.csv.gz") == Path("/x/v1.truth.json")

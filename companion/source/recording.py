@@ -29,6 +29,7 @@ import logging
 import os
 import time
 import warnings
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,9 +86,26 @@ class GroundTruthStride:
     label: Label
 
 
-def labels_path(recording_path: str | Path) -> Path:
+def recording_stem(recording_path: str | Path) -> Path:
+    """The recording's path without ``.csv`` / ``.csv.gz``: where the files beside it
+    (``.labels.csv``, ``.truth.json``) take their names from."""
     p = Path(recording_path)
-    return p.with_name(p.stem + ".labels.csv")
+    name = p.name
+    for ext in (".csv.gz", ".gz", ".csv"):
+        if name.lower().endswith(ext):
+            return p.with_name(name[: -len(ext)])
+    return p
+
+
+def labels_path(recording_path: str | Path) -> Path:
+    s = recording_stem(recording_path)
+    return s.with_name(s.name + ".labels.csv")
+
+
+def truth_path(recording_path: str | Path) -> Path:
+    """``NAME.truth.json`` beside a recording (strike angles, toe-offs; optional)."""
+    s = recording_stem(recording_path)
+    return s.with_name(s.name + ".truth.json")
 
 
 # ----------------------------------------------------------------------------- writing
@@ -248,6 +266,24 @@ def _sensor_infos(
     return infos
 
 
+def _gunzip(p: str, raw: bytes) -> bytes:
+    """The text of a gzip-compressed recording; one cut short (a copy that did not finish)
+    gives what could be read, with a :class:`TruncatedRecordingWarning`."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(raw)
+    except zlib.error as exc:
+        raise RecordingError(p, None, f"gzip data is damaged ({exc}); no samples to read") from None
+    if not d.eof:
+        warnings.warn(
+            f"{p}: the gzip stream is cut short; the data up to the cut was kept",
+            TruncatedRecordingWarning,
+            stacklevel=3,
+        )
+        # the last line is then cut too: drop it with the usual warning below
+    return out
+
+
 def read_recording(path: str | Path) -> Recording:
     """Read a recording; raise :class:`RecordingError` naming the bad line.
 
@@ -256,14 +292,17 @@ def read_recording(path: str | Path) -> Recording:
     """
     p = str(path)
     try:
-        with open(p, encoding="utf-8", newline="") as fh:
-            text = fh.read()
+        with open(p, "rb") as fh:
+            raw = fh.read()
+        if raw[:2] == b"\x1f\x8b":  # gzip (``.csv.gz``), whatever the name says
+            raw = _gunzip(p, raw)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise RecordingError(p, None, "file not found") from None
     except UnicodeDecodeError:
         raise RecordingError(p, None, "not a text file (is it a recording CSV?)") from None
     except OSError as exc:
-        raise RecordingError(p, None, f"cannot read: {exc.strerror}") from None
+        raise RecordingError(p, None, f"cannot read: {exc.strerror or exc}") from None
 
     if not text.strip():
         raise RecordingError(
