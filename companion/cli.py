@@ -23,7 +23,12 @@ from companion.errors import CompanionError
 log = logging.getLogger("companion")
 
 # Each area adds its own subcommands through ``register(subparsers)``.
-AREA_CLIS = ("companion.voice.cli", "companion.estimator.cli", "companion.source.ble.cli")
+AREA_CLIS = (
+    "companion.voice.cli",
+    "companion.estimator.cli",
+    "companion.source.ble.cli",
+    "companion.score_cli",
+)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -129,6 +129,11 @@ class Pipeline:
         If given, every batch is written to it before anything else happens.
     profile
         A saved relaxed baseline for this runner, if any.
+    keep_curves
+        Attach each stride's angle curves to its report (``StrideReport.curves``, for
+        reports and plots; not needed to coach).
+    on_report
+        Called with every stride report (with its curves), before the policy sees it.
     """
 
     def __init__(
@@ -142,6 +147,8 @@ class Pipeline:
         recorder: RecordingWriter | None = None,
         profile: RunnerProfile | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keep_curves: bool = False,
+        on_report: Callable[[StrideReport], None] | None = None,
     ) -> None:
         self.config = config
         self.sensors = sensors
@@ -150,7 +157,10 @@ class Pipeline:
         self.on_event = on_event
         self.recorder = recorder
         self.clock = clock
-        self.estimator = StreamingEstimator(sensors, config.estimator, profile)
+        self.on_report = on_report
+        self.estimator = StreamingEstimator(
+            sensors, config.estimator, profile, keep_curves=keep_curves
+        )
         enabled = config.voice.enabled_cues or None
         self.policy = CuePolicy(
             config.coach,
@@ -211,6 +221,8 @@ class Pipeline:
             self.on_event(event)
 
     def _on_report(self, rep: StrideReport) -> None:
+        if self.on_report is not None:
+            self.on_report(rep)
         self.summary.strides[rep.sensor] += 1
         self.summary.labels[rep.label.value] += 1
         self.last_label[rep.sensor] = rep.label.value

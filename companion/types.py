@@ -34,6 +34,9 @@ from companion.errors import ConfigError
 G_MPS2 = 9.80665
 """Standard gravity, m/s²."""
 
+CURVE_POINTS = 101
+"""Samples of a stride's angle curves (0, 1, ... 100 % of the stride)."""
+
 RATE_RANGE_HZ = (25.0, 2000.0)
 """Sampling rates the estimator works at (a sensor's own rate, Hz)."""
 
@@ -182,6 +185,11 @@ class StrideReport:
     """False while the relaxed baseline is still being learned (label is then relaxed)."""
     features: dict[str, float] = field(default_factory=dict)
     """Per-stride features, names with units (``strike_angle_deg``, ``contact_ms``...)."""
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    """Only when asked for (``keep_curves``, for reports and plots): angle curves over the
+    stride, :data:`CURVE_POINTS` samples from this IC (0 %) to the next (100 %), in deg:
+    ``foot_sagittal_deg`` or ``shank_sagittal_deg`` (the sensor's own segment), and on a
+    foot's report with a shank partner ``ankle_deg`` (dorsiflexion positive)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from companion.estimator.classify import SUPPORTED_LABELS, Baseline, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
 from companion.types import (
+    CURVE_POINTS,
     G_MPS2,
     RATE_RANGE_HZ,
     Label,
@@ -78,6 +79,13 @@ def _median(values: deque[float]) -> float:
     v = sorted(values)
     m = len(v) // 2
     return v[m] if len(v) % 2 else 0.5 * (v[m - 1] + v[m])
+
+
+def _resample(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` (samples evenly spread over a stride) at ``n`` evenly spread points."""
+    if len(x) < 2:
+        return np.full(n, float(x[0]) if len(x) else np.nan)
+    return np.interp(np.linspace(0.0, len(x) - 1.0, n), np.arange(len(x)), x)
 
 
 def _integral(rate_dps: np.ndarray, rate_hz: float) -> float:
@@ -195,6 +203,9 @@ class SensorTrack:
         """Strides not reported, by reason (gap, no_contact, stride_time ...)."""
         self.side_sign = -1.0 if info.side == "left" else 1.0
         self.defer = False
+        self.keep_curves = False
+        """Attach the stride's angle curve to each report (``StrideReport.curves``)."""
+        self._curve: np.ndarray | None = None
         """Hold reports for :meth:`finalize` (set when a shank partner adds ankle features)."""
         self.traces: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         self._trace: tuple[np.ndarray, np.ndarray, int] = (np.zeros(0), np.zeros(0), 0)
@@ -704,6 +715,9 @@ class SensorTrack:
             baseline_ready=False,
             features=features,
         )
+        if self._curve is not None:
+            rep = replace(rep, curves={f"{self.info.segment}_sagittal_deg": self._curve})
+            self._curve = None
         self.strides_reported += 1
         if self.defer:
             self.traces[rep.stride] = self._trace
@@ -812,6 +826,14 @@ class SensorTrack:
                 np.concatenate((theta, ext)),
                 i_ic,
             )
+        if self.keep_curves:
+            # this stride, IC to the next IC: the cycle's angle continued from this stance's
+            # anchor (bias removed), resampled to 0..100 %
+            r1, rn = self._row(s1), self._row(ic_next)
+            g = self._g_ml[r1 : rn + 1] - self._pitch.bias_dps()
+            ext = p1 + np.cumsum(0.5 * (g[1:] + g[:-1])) / fs
+            stride = np.concatenate((theta[i_ic:], ext))
+            self._curve = _resample(stride, CURVE_POINTS)
         if self.info.segment == "shank":
             w0 = self._row(max(ic - round(0.01 * fs), s0))
             w1 = self._row(ic + round(0.06 * fs)) + 1
@@ -870,15 +892,19 @@ class StreamingEstimator:
         sensors: dict[str, SensorInfo],
         settings: EstimatorSettings,
         profile: RunnerProfile | None = None,
+        *,
+        keep_curves: bool = False,
     ) -> None:
         self.settings = settings
         self._profile_in = profile
+        self.keep_curves = keep_curves
         self.tracks: dict[str, SensorTrack] = {}
         for name, info in sensors.items():
             base = None
             if profile is not None:
                 base = profile.baseline(info.segment, settings.baseline_strides)
             self.tracks[name] = SensorTrack(info, settings, base)
+            self.tracks[name].keep_curves = keep_curves
         # a foot sensor with a shank sensor of the same leg (or of an unknown side) gets
         # the ankle angle: its reports wait until the shank's samples cover them
         self._partner: dict[str, str] = {}
@@ -926,9 +952,15 @@ class StreamingEstimator:
                 continue
             trace = foot.traces.pop(rep.stride, None)
             feats = dict(rep.features)
+            curves = dict(rep.curves)
             if trace is not None:
                 feats.update(_ankle_features(trace, shank, rep.t_decided_s))
-            out.append(foot.finalize(replace(rep, features=feats)))
+            if self.keep_curves and "foot_sagittal_deg" in curves:
+                tq = np.linspace(rep.t_ic_s, rep.t_end_s, CURVE_POINTS)
+                sh = shank.sagittal_at(rep.t_ic_s, rep.t_end_s, rep.t_decided_s, tq)
+                if sh is not None:
+                    curves["ankle_deg"] = curves["foot_sagittal_deg"] - sh
+            out.append(foot.finalize(replace(rep, features=feats, curves=curves)))
         self._pending = keep
         return out
 
