@@ -71,8 +71,9 @@ class EstimatorSettings:
         unit="ms",
     )
     max_gap_ms: float = setting(
-        120.0,
-        "Gaps from lost packets up to this long are bridged; a longer gap drops the stride.",
+        400.0,
+        "Gaps from lost packets up to this long are bridged (a lost BLE notification is "
+        "20-200 ms); a longer gap restarts stride detection after it.",
         min=0.0,
         max=1000.0,
         unit="ms",
