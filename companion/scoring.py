@@ -442,8 +442,20 @@ class Pooled:
     def sensors(self, segment: str | None = None) -> list[SensorScore]:
         return [s for r in self.runs for s in r.sensors.values() if segment in (None, s.segment)]
 
+    def scored_sensors(self, segment: str | None = None) -> list[SensorScore]:
+        """The sensor each recording is scored on: the labelling (foot) sensor where there
+        is one, else every sensor (a shank alone)."""
+        out = []
+        for r in self.runs:
+            for name, s in r.sensors.items():
+                if segment not in (None, s.segment):
+                    continue
+                if r.label_sensor is None or name == r.label_sensor:
+                    out.append(s)
+        return out
+
     def found(self, segment: str | None = None) -> tuple[int, int, int, int]:
-        ss = self.sensors(segment)
+        ss = self.scored_sensors(segment)
         return (
             sum(s.found for s in ss),
             sum(s.true_strides for s in ss),
@@ -456,7 +468,7 @@ class Pooled:
     ) -> list[float]:
         return [
             e
-            for s in self.sensors(segment)
+            for s in self.scored_sensors(segment)
             if rate is None or s.rate_hz == rate
             for e in getattr(s, attr)
         ]
@@ -512,6 +524,9 @@ def format_run(res: RunScore) -> str:
 def format_summary(runs: Sequence[RunScore]) -> str:
     """Markdown tables over several recordings: one row per recording, then per set-up."""
     lines = [
+        "Strides found, invented and contact error are the foot's where there are foot and "
+        "shank (the shank's own are in each recording's lines above).",
+        "",
         "| recording | set-up | rate (Hz) | strides found | invented | F1 relaxed / rigid / "
         "dorsiflexion / plantarflexion | contact error median / p95 (ms) | strike angle error "
         "mean / SD (deg) | spells cued | false cues / 10 min |",

@@ -66,6 +66,46 @@ def first_contact(
     return int(hits[0]) + first if len(hits) else None
 
 
+def landing_rise(g_ml: np.ndarray, first: int, look: int, rise_dps: float) -> int | None:
+    """Index of the first foot landing in ``g_ml[first:]``: where the sagittal rate
+    starts to rise steeply (by ``rise_dps`` within ``look`` samples: the ground stopping a
+    foot that swung down, or a forefoot landing turning the heel down), taken at the
+    lowest sample of that rise's first ``look`` samples. Needs ``2 * look`` samples after
+    it."""
+    n = len(g_ml)
+    last = n - 2 * look
+    if last <= first:
+        return None
+    up = g_ml[first + look : last + look] - g_ml[first:last]
+    hits = np.flatnonzero(up >= rise_dps)
+    if len(hits) == 0:
+        return None
+    k = first + int(hits[0])
+    return k + int(np.argmin(g_ml[k : k + look + 1]))
+
+
+def landing_kink(g_ml: np.ndarray, first: int, look: int, kink_dps: float) -> int | None:
+    """Index of the first landing in ``g_ml[first:]``: where the sagittal rate's trend
+    breaks (the ground stops or turns the segment's late-swing rotation: a foot slapped
+    flat, a heel turned down, a shank pushed forward), i.e. the first sample whose rate
+    differs from the straight line through the rates ``look`` samples before and after it
+    by at least ``kink_dps``, taken where that break is largest within the next ``look``
+    samples. Needs ``2 * look`` samples after it and ``look`` before ``first``."""
+    n = len(g_ml)
+    lo = max(first, look)
+    last = n - 2 * look
+    if last <= lo:
+        return None
+    bend = np.abs(
+        g_ml[lo + look : last + 2 * look] + g_ml[lo - look : last] - 2.0 * g_ml[lo : last + look]
+    )
+    hits = np.flatnonzero(bend[: last - lo] >= 2.0 * kink_dps)
+    if len(hits) == 0:
+        return None
+    k = int(hits[0])
+    return lo + k + int(np.argmax(bend[k : k + look + 1]))
+
+
 def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: float) -> int | None:
     """Index of the first impact onset in ``jerk[: len - confirm]``.
 
@@ -102,15 +142,48 @@ IMPACT_PROMINENCE = 2.5
 """The landing must stand out of the swing's jerk by this factor for impacts to time the
 contact; at low rates, where a sample period smears it into the swing, the sagittal rate
 alone does."""
-LEARN_IMPACTS = 3
-"""Strides whose landing window is searched whole for its largest impact (the runner's
-own impact size is learned from them; after that the first edge above a share of it)."""
+LEARN_IMPACTS = 6
+"""Strides whose landing is searched in a whole window after mid-swing (they teach the
+runner's mid-swing to contact time, impact size and whether impacts stand out)."""
+LEARN_WINDOW_S = 0.45
+"""The window after mid-swing that a learning stride's landing is searched in."""
+STEADY_S = 0.012
+"""A learned kind of landing is steady when the median absolute deviation of its
+mid-swing to contact times over the learning strides is at most this (or a sample)."""
+AGREE_S = 0.04
+"""Impacts time the landing only where they agree this well with the sagittal rate's."""
+PUSH_OFF_SHARE = 0.6
+"""A learning stride's landing is looked for before the sagittal rate first falls below
+minus this share of the swing peak (the foot's push-off, whose jerk can outgrow a soft
+forefoot landing's)."""
+GATE_S = 0.06
+"""Half width of the gate around the learned mid-swing to contact time (at least a
+quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
+landing and the push-off 0.15 s after it stay outside."""
+LANDING_RISE_SHARE = 0.25
+"""At a landing the ground stops the segment's late-swing rotation: within the look-ahead
+the sagittal rate rises again by at least this share of the swing peak (a wiggle of a slow
+late swing does not)."""
+LANDING_RISE_MIN_DPS = 80.0
+"""... and by at least this much."""
+SHANK_KINK_SHARE = 0.25
+"""A shank's landing bends its sagittal rate by at least this share of the swing peak (the
+ground stops the foot, the knee goes on: the shank's rate changes its course)."""
+SHANK_KINK_MIN_DPS = 40.0
+RISE_LOOK_S = 0.03
+"""The look-ahead of that rise (at least one sample)."""
 IMPACT_BEFORE_DESCENT_S = 0.12
 """The impact is searched from this long before the swing rate has dropped: a heel
 strike with the toes well up can land while the foot still rotates toes-up."""
 IMPACT_ONSET_G_PER_S = 100.0
 """Smallest jerk (g/s) at the first sample of an impact (scaled down like the peak at low
 sampling rates)."""
+
+
+def _mad(values: list[int]) -> float:
+    """Median absolute deviation (the spread of a few timings, robust to one odd one)."""
+    v = np.asarray(values, dtype=float)
+    return float(np.median(np.abs(v - np.median(v))))
 
 
 def _median(values: deque[float]) -> float:
@@ -142,6 +215,7 @@ class ContactScanner:
         self._stance_skip = round(0.15 * fs)
         self._w_imp = max(1, round(0.02 * fs))
         self._fallback_wait = round(0.08 * fs)
+        self._rise_look = max(1, round(RISE_LOOK_S * fs))
         peak_g_s = IMPACT_MIN_G_PER_S[seg]
         low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[seg] * fs / peak_g_s)
         self._impact_min = peak_g_s * low_rate * G_MPS2
@@ -152,6 +226,10 @@ class ContactScanner:
         the window is complete: the runner's own impact size, whatever the detector
         accepted (so a late-swing bump taken once cannot lower the bar for the next)."""
         self._windows: deque[tuple[int, int]] = deque()
+        self._timing: deque[int] = deque(maxlen=7)
+        """Samples from mid-swing to contact of recent strides."""
+        self._learned: dict[str, list[int]] = {}
+        """Mid-swing to contact (samples) of each kind of landing in the learning strides."""
         self._prominence: list[float] = []
         self.use_impacts = True
         """False once the first strides showed landings that do not stand out of the
@@ -160,6 +238,7 @@ class ContactScanner:
 
     def restart(self, start: int) -> None:
         """Search afresh from stream index ``start`` (alignment found, or a long gap)."""
+        self._gate_seen = False
         self._mode = "ms"
         self._scan = start
         self._ms = -1
@@ -169,10 +248,6 @@ class ContactScanner:
         self._min_scan = start
         self._gmin: int | None = None
         self._impact = False
-
-    @property
-    def learning(self) -> bool:
-        return self.use_impacts and len(self._prominence) < LEARN_IMPACTS
 
     def _measure_windows(self) -> None:
         """The largest jerk of every landing window that is complete by now."""
@@ -214,6 +289,8 @@ class ContactScanner:
                 self._ms = j + lo
                 self._ms_peak = float(g[t.row(self._ms)])
                 self._mode = "ic"
+                self._gate_seen = False
+                self._imp_scan = self._ms
                 self._scan = self._ms + self._min_ms_to_ic
             else:
                 found = self._seek_contact()
@@ -235,127 +312,191 @@ class ContactScanner:
     def _seek_contact(self) -> tuple[int, int] | None:
         """The initial contact after the current mid-swing, once it can be confirmed.
 
-        1. *descent*: the first sample after mid-swing whose pitch rate is below 20 %
-           of the swing peak (the foot has stopped swinging forward);
-        2. the **impact onset**, searched from ``IMPACT_BEFORE_DESCENT_S`` before the
-           descent: the first sample whose jerk is at least half the largest jerk of
-           the next 20 ms, that largest jerk being at least ``IMPACT_MIN_G_PER_S``
-           (less at low rates) and :data:`IMPACT_SHARE` of the runner's recent impacts
-           (the foot's impact transient; Giandolini et al. 2014, Mitschke et al. 2017),
-           confirmed 20 ms later. For the first :data:`LEARN_IMPACTS` strides the
-           whole landing window is searched for its largest impact instead;
-        3. else (or when the landing does not stand out of the swing's jerk, see
-           :attr:`use_impacts`) the pitch-rate minimum after the descent (Falbriard et
-           al. 2018), confirmed ``ic_lookahead_ms`` later, if no impact shows within 80 ms
-           of it.
+        The landing shows in two ways: the **impact** (the first steep edge of the jerk,
+        |d acc / dt|; Giandolini et al. 2014, Mitschke et al. 2017), sharp at high
+        sampling rates, smeared into the swing at low ones and faint in a soft forefoot
+        landing; and the **sagittal rate**, which the ground stops or turns (the pitch-rate
+        minimum of Falbriard et al. 2018, where the rate rises again steeply).
+
+        * The first :data:`LEARN_IMPACTS` strides are searched whole, from mid-swing to
+          :data:`LEARN_WINDOW_S` after it: the landing is the first sagittal-rate minimum
+          after the swing has come down (below 20 % of its peak) that rises again by
+          :data:`LANDING_RISE_SHARE` of the peak within the look-ahead; an impact within
+          :data:`IMPACT_NEAR_S` of it times it. They teach the runner's mid-swing to
+          contact time and whether impacts stand out of the swing (:attr:`use_impacts`).
+        * After that the contact is looked for only in a **gate** around the learned
+          mid-swing to contact time (:data:`GATE_S` either side): a late-swing bump or the
+          push-off cannot pass for a landing. In the gate, the first impact onset at least
+          :data:`IMPACT_SHARE` of the runner's recent landings (confirmed 20 ms later), else
+          the sagittal-rate landing, else the lowest rate in the gate.
 
         Returns ``(ic, decided_index)``, ``(-1, -1)`` when this swing has no contact, or
         ``None`` to wait for more samples. Every test uses a fixed window after its sample,
         so the answer never depends on how the stream was chunked.
         """
+        if len(self._timing) < LEARN_IMPACTS:
+            return self._learn_contact()
+        return self._gated_contact()
+
+    def _landing_min(self, lo: int, hi: int) -> int | None:
+        """The first sagittal-rate landing (:func:`landing_kink`) in stream indices
+        ``[lo, hi)``, once the samples that confirm it are in."""
+        t = self.t
+        look = self._rise_look
+        a = max(lo - look, t.run_start, t.base)
+        b = min(hi + 2 * look, t.n)
+        if b - a <= 3 * look:
+            return None
+        if t.info.segment == "foot":
+            i = landing_rise(
+                t.g_ml[t.row(a) : t.row(b)],
+                lo - a,
+                look,
+                max(LANDING_RISE_MIN_DPS, LANDING_RISE_SHARE * self._ms_peak),
+            )
+        else:
+            i = landing_kink(
+                t.g_ml[t.row(a) : t.row(b)],
+                lo - a,
+                look,
+                max(SHANK_KINK_MIN_DPS, SHANK_KINK_SHARE * self._ms_peak),
+            )
+        return None if i is None or a + i >= hi else a + i
+
+    def _impact_near(self, lo: int, hi: int) -> tuple[int, float] | None:
+        """The largest jerk in ``[lo, hi]`` and the onset of its rising edge."""
+        t = self.t
+        lo, hi = max(lo, t.base, t.run_start), min(hi, t.n - 1)
+        if hi <= lo:
+            return None
+        t.derive_jerk()
+        jerk = t.jerk[t.row(lo) : t.row(hi) + 1]
+        k = int(np.argmax(jerk))
+        on = k
+        while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self._w_imp:
+            on -= 1
+        return lo + on, float(jerk[k])
+
+    def _learn_contact(self) -> tuple[int, int] | None:
+        """A learning stride: every kind of landing the window shows; the stride's contact
+        is the one of the kind whose timing has been steadiest so far (a real landing
+        comes at the same time after mid-swing stride after stride; a spurious one does
+        not)."""
         t = self.t
         fs = t.rate_hz
+        end = self._ms + round(LEARN_WINDOW_S * fs)
+        if t.n <= end + 2 * self._rise_look:
+            return None
         g = t.g_ml
-        limit = self._ms + self._max_ms_to_ic
-        if self._descent is None:
-            a = max(self._scan, t.base)
-            seg = g[t.row(a) : t.row(min(t.n, limit + 1))]
-            hit = np.flatnonzero(seg <= 0.2 * self._ms_peak)
-            if len(hit) == 0:
-                if t.n > limit:
-                    return (-1, -1)
-                self._scan = max(self._scan, t.n)
-                return None
-            self._descent = a + int(hit[0])
-            self._imp_scan = max(
-                self._ms + self._min_ms_to_ic,
-                self._descent - round(IMPACT_BEFORE_DESCENT_S * fs),
-                t.run_start,
-                t.base,
-            )
-            self._min_scan = self._descent
-            self._gmin = None
-            self._windows.append(
-                (self._imp_scan, min(limit, self._descent + round(0.3 * fs)) + self._w_imp)
-            )
-        d = self._descent
-        # the fallback first (the impact search is capped by it): the first pitch-rate
-        # minimum after the descent
-        gmin_done = self._gmin is not None or self._min_scan > limit
-        if not gmin_done:
-            need = self._min_scan + self._l_ic
-            if need < t.n:
-                lo = max(t.run_start, self._min_scan - self._l_ic, t.base)
-                hi = min(t.n, limit + self._l_ic + 1)
-                i = first_contact(
-                    g[t.row(lo) : t.row(hi)],
-                    self._l_ic,
-                    np.inf,
-                    self._min_scan - lo,
-                    max(30.0, 0.05 * self._ms_peak),
-                )
-                if i is not None:
-                    self._gmin = i + lo
-                else:
-                    self._min_scan = max(self._min_scan, hi - self._l_ic)
-        w_imp = self._w_imp
-        imp_limit = min(limit, d + round(0.3 * fs))
-        if self.learning:
-            # the runner's own impacts: the largest in the whole landing window
-            if t.n <= imp_limit + w_imp:
-                return None
-            lo = self._imp_scan
-            t.derive_jerk()
-            jerk = t.jerk[t.row(lo) : t.row(imp_limit + w_imp) + 1]
-            k = int(np.argmax(jerk))
+        seg = g[t.row(self._ms) : t.row(end) + 1]
+        hit = np.flatnonzero(seg <= 0.2 * self._ms_peak)
+        if len(hit) == 0:
+            return (-1, -1)
+        descent = self._ms + int(hit[0])
+        # the landing comes before the push-off (the foot's fast toes-down turn)
+        push = np.flatnonzero(seg[descent - self._ms :] < -PUSH_OFF_SHARE * self._ms_peak)
+        stop = min(end, descent + int(push[0])) if len(push) else end
+        start = max(self._ms + self._min_ms_to_ic, descent - round(IMPACT_BEFORE_DESCENT_S * fs))
+        found: dict[str, int] = {}
+        imp = self._impact_near(start, stop)
+        if imp is not None:
             swing = t.jerk[t.row(max(self._ms - self._w_ms, t.base)) : t.row(self._ms) + 1]
-            self._prominence.append(float(jerk[k]) / max(float(np.median(swing)), 1e-6))
-            if len(self._prominence) == LEARN_IMPACTS:
-                self.use_impacts = float(np.median(self._prominence)) >= IMPACT_PROMINENCE
-            if jerk[k] >= self._impact_min:
-                # its onset: the first sample of the rising edge at half its height
-                on = k
-                while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < w_imp:
-                    on -= 1
-                self._descent = None
-                self._impact = True
-                return lo + on, imp_limit + w_imp
-            if self._gmin is not None:
-                self._descent = None
-                self._impact = False
-                return self._gmin, max(imp_limit + w_imp, self._gmin + self._l_ic)
-            self._descent = None
+            self._prominence.append(imp[1] / max(float(np.median(swing)), 1e-6))
+            if imp[1] >= self._impact_min:
+                found["impact"] = imp[0]
+                self._impacts.append(imp[1])
+        m = self._landing_min(descent, stop + 1)
+        if m is not None:
+            found["rate"] = m
+        if not found:
             return (-1, -1)
-        # impact onset candidates k need k + w_imp < n
-        k_hi = min(t.n - w_imp, imp_limit + 1)
-        if self._gmin is not None:
-            k_hi = min(k_hi, self._gmin + self._fallback_wait + 1)
-        if self.use_impacts and k_hi > self._imp_scan:
-            lo = self._imp_scan
-            t.derive_jerk()
-            jerk = t.jerk[t.row(lo) : t.row(k_hi + w_imp)]
-            peak = self._impact_min
-            if self._impacts:
-                peak = max(peak, IMPACT_SHARE * _median(self._impacts))
-            k = impact_onset(jerk, w_imp, peak, self._impact_onset)
-            if k is not None:
-                ic = lo + k
-                self._descent = None
-                self._impact = True
-                return ic, ic + w_imp
-            self._imp_scan = k_hi
-        elif not self.use_impacts:
-            self._imp_scan = max(self._imp_scan, k_hi)
-        if self._gmin is not None:
-            wait_to = min(self._gmin + self._fallback_wait, imp_limit)
-            if not self.use_impacts:
-                wait_to = self._gmin
-            if self._imp_scan > wait_to or not self.use_impacts:
-                m = self._gmin
-                self._descent = None
-                self._impact = False
-                return m, max(wait_to + w_imp, m + self._l_ic)
-        if self._gmin is None and self._min_scan > limit and self._imp_scan > imp_limit:
-            self._descent = None
-            return (-1, -1)
-        return None
+        for kind, ic in found.items():
+            self._learned.setdefault(kind, []).append(ic - self._ms)
+        kind = self._steadiest(found)
+        ic = found[kind]
+        self._impact = kind == "impact"
+        self._timing.append(ic - self._ms)
+        if len(self._timing) >= LEARN_IMPACTS:
+            self.use_impacts = self._impacts_land()
+            # the timing of the kind kept, from the learning strides that showed it
+            kept = "impact" if self.use_impacts else "rate"
+            if len(self._learned.get(kept, ())) >= 2:
+                self._timing.clear()
+                self._timing.extend(self._learned[kept])
+        return ic, end + 2 * self._rise_look
+
+    def _impacts_land(self) -> bool:
+        """Whether this runner's impacts time the landing: they came at a steady time
+        after mid-swing and, where the sagittal rate showed a landing too, at the same
+        time (the largest jerk of a soft forefoot landing's window can be the push-off's;
+        at low sampling rates the impact smears into the swing)."""
+        imp = self._learned.get("impact", [])
+        if len(imp) < LEARN_IMPACTS // 2 + 1:
+            return False
+        fs = self.t.rate_hz
+        if _mad(imp) > max(1.0, STEADY_S * fs):
+            return False
+        rate = self._learned.get("rate", [])
+        if self.t.info.segment != "foot" or len(rate) < len(imp) // 2 + 1:
+            # a shank's rate turns several times in late swing: its impact decides
+            return True
+        return abs(np.median(imp) - np.median(rate)) <= round(AGREE_S * fs)
+
+    def _steadiest(self, kinds: dict[str, int]) -> str:
+        """Of these kinds, the one whose learned timings spread least (seen at least
+        twice; impacts win a tie: they time the contact more sharply)."""
+        best, best_spread = None, np.inf
+        for kind in ("impact", "rate"):
+            if kind not in kinds:
+                continue
+            v = self._learned.get(kind, [])
+            spread = _mad(v) if len(v) >= 2 else np.inf
+            if best is None or spread < best_spread - 1:
+                best, best_spread = kind, spread
+        assert best is not None
+        return best
+
+    def _gated_contact(self) -> tuple[int, int] | None:
+        t = self.t
+        fs = t.rate_hz
+        typ = int(np.median(self._timing))
+        half = max(round(GATE_S * fs), round(0.25 * typ))
+        lo = max(self._ms + self._min_ms_to_ic, self._ms + typ - half)
+        hi = self._ms + typ + half
+        if not self._gate_seen:
+            self._windows.append((lo, hi + self._w_imp))
+            self._gate_seen = True
+        w_imp = self._w_imp
+        if self.use_impacts:
+            k_hi = min(t.n - w_imp, hi + 1)
+            if k_hi > max(lo, self._imp_scan):
+                a = max(lo, self._imp_scan, t.base, t.run_start)
+                t.derive_jerk()
+                jerk = t.jerk[t.row(a) : t.row(k_hi + w_imp)]
+                # inside the gate only the runner's own impacts count: the absolute floor
+                # can be lower (a 50 Hz shank's landing is a few hundred g/s)
+                peak = 0.5 * self._impact_min
+                if self._impacts:
+                    peak = max(peak, IMPACT_SHARE * _median(self._impacts))
+                k = impact_onset(jerk, w_imp, peak, 0.5 * self._impact_onset)
+                if k is not None:
+                    self._impact = True
+                    self._timing.append(a + k - self._ms)
+                    return a + k, a + k + w_imp
+                self._imp_scan = k_hi
+            if t.n <= hi + w_imp:
+                return None
+        # no impact: the sagittal rate's landing in the gate, else its lowest sample there
+        m = self._landing_min(lo, hi + 1)
+        look = 2 * self._rise_look
+        if m is None:
+            if t.n <= hi + look:
+                return None
+            seg = t.g_ml[t.row(max(lo, t.base)) : t.row(hi) + 1]
+            m = max(lo, t.base) + int(np.argmin(seg))
+            decided = hi + look
+        else:
+            decided = m + look
+        self._impact = False
+        self._timing.append(m - self._ms)
+        return m, max(decided, hi + w_imp) if self.use_impacts else decided
