@@ -17,12 +17,10 @@ from companion.types import Label
 
 MAD_TO_SD = 1.4826
 """Scale that makes the median absolute deviation an SD estimate for normal data."""
-RANGE_GAIN_MIN_DEG = 3.0
-"""Foot only: a stride whose range exceeds the relaxed median by more than this (and the
-noise guard) moved more, not less, and is not called rigid on its mid-stance rate alone."""
 
 BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
     "foot": (
+        "landing_deg",
         "strike_angle_deg",
         "stance_excursion_deg",
         "stride_range_deg",
@@ -31,6 +29,7 @@ BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
         "still_ms",
         "midstance_rate_dps",
         "stance_still_dps",
+        "midstance_deg",
         "contact_ms",
         "stride_s",
         "ankle_ic_deg",
@@ -71,7 +70,11 @@ class Baseline:
     segment: str
     target: int
     stats: dict[str, FeatureStats] = field(default_factory=dict)
+    skip: int = 0
+    """Strides to pass over before learning (the first strides of a run: the runner
+    settles into the pace, the estimator learns the landings and the anchor offsets)."""
     _rows: list[dict[str, float]] = field(default_factory=list)
+    _seen: int = 0
 
     @property
     def ready(self) -> bool:
@@ -81,6 +84,12 @@ class Baseline:
         """Learn from one stride until ``target`` strides have been seen."""
         if self.ready:
             return
+        self._seen += 1
+        if self._seen <= self.skip or features.get("zupt", 1.0) == 0.0:
+            # a run's first strides, and strides whose tilt no clean cycle anchored
+            return
+        if "landing_deg" not in features and "pta_g" not in features:
+            return  # its landing was lost in a gap
         self._rows.append(features)
         if len(self._rows) >= self.target:
             self.stats = {}
@@ -101,92 +110,79 @@ class Decision:
     scores: dict[str, float]
 
 
+CRITERIA: tuple[tuple[str, str, int, str, str, str], ...] = (
+    (Label.FORCED_DORSIFLEXION.value, "landing_deg", +1, "forced_dorsiflexion_deg", "abs", "any"),
+    (
+        Label.FORCED_PLANTARFLEXION.value,
+        "landing_deg",
+        -1,
+        "forced_plantarflexion_deg",
+        "abs",
+        "any",
+    ),
+    (Label.RIGID.value, "stance_still_dps", +1, "rigid_midstance_rate_dps", "abs", "any"),
+    (Label.RIGID.value, "ankle_rom_deg", -1, "rigid_range_drop_pct", "pct", "ankle"),
+)
+"""The rules, as data (what a report draws): ``(label, feature, direction, setting, scale,
+needs)``: the label is given when the stride's ``feature`` moves ``direction`` from the
+runner's relaxed median by more than the ``setting`` of
+:class:`~companion.estimator.settings.EstimatorSettings` (``scale = "pct"``: in percent
+of the median), or by more than the noise guard when that is larger; ``needs =
+"ankle"``: only with a shank partner. A label with several rules takes the strongest."""
+
+
 def _confidence(score: float) -> float:
     """0.5 at the threshold, 1.0 at twice the threshold."""
     return float(np.clip(0.5 + 0.5 * (score - 1.0), 0.5, 1.0))
 
 
+def rule_scores(
+    features: dict[str, float], baseline: Baseline, settings: EstimatorSettings
+) -> dict[str, float]:
+    """Each label's score: the largest of its rules' (change from baseline, in the
+    direction of the rule) / threshold, the threshold raised to ``noise_guard_mads``
+    robust SDs of the runner's relaxed spread when that is larger (1.0 = just at it)."""
+    st = baseline.stats
+    guard = settings.noise_guard_mads * MAD_TO_SD
+    out: dict[str, float] = {}
+    for label, name, direction, setting, scale, _needs in CRITERIA:
+        base = st.get(name)
+        if base is None or name not in features:
+            continue
+        need = float(getattr(settings, setting))
+        if scale == "pct":
+            if base.median <= 1.0:
+                continue
+            need = need / 100.0 * base.median
+        score = direction * (features[name] - base.median) / max(need, guard * base.mad)
+        out[label] = max(out.get(label, -np.inf), score)
+    return out
+
+
 def classify(
     features: dict[str, float], baseline: Baseline, settings: EstimatorSettings
 ) -> Decision:
-    """Label one stride against the baseline.
+    """Label one stride against the baseline (:data:`CRITERIA`, :func:`rule_scores`).
 
-    Scores are the feature's change from baseline divided by its threshold (1.0 =
-    just at the coach's threshold); the threshold is raised to
-    ``noise_guard_mads`` robust SDs of the runner's relaxed variation when that is
-    larger. The highest score >= 1 wins; otherwise the stride is relaxed.
+    A forced landing is measured directly (the landing angle, the mean of the strike
+    angle and the highest angle of the approach) and wins whenever it is past its
+    threshold: a held ankle often also turns the foot in mid-stance, and a pointed foot
+    pivots on its forefoot, so the stillness rule alone would take both for rigid. Rigid
+    wins otherwise, from the foot's stillness in stance or, with a shank sensor, from the
+    ankle's own range (the larger: adding a sensor never hides what the foot showed).
     """
     if baseline.segment != "foot" or not baseline.ready:
         return Decision(Label.RELAXED, 1.0, {})
-    st = baseline.stats
-    guard = settings.noise_guard_mads * MAD_TO_SD
-    scores: dict[str, float] = {}
-    # the landing angle: the highest the toes come up in the approach to contact (the
-    # strike angle for a heel strike). Unlike the angle at the contact sample it does not
-    # move with the contact's timing, which is coarse at low sampling rates.
-    name = "landing_peak_deg" if "landing_peak_deg" in st else "strike_angle_deg"
-    landing = st.get(name)
-    if landing is not None and name in features:
-        delta = features[name] - landing.median
-        scores[Label.FORCED_DORSIFLEXION] = delta / max(
-            settings.forced_dorsiflexion_deg, guard * landing.mad
-        )
-        scores[Label.FORCED_PLANTARFLEXION] = -delta / max(
-            settings.forced_plantarflexion_deg, guard * landing.mad
-        )
-    # rigid: with a shank sensor, the ankle's own range of motion (foot - shank) falls by
-    # rigid_range_drop_pct. With the foot alone the ankle is not seen: the foot turns with
-    # the shank in mid-stance instead of lying still, or stops pointing at push-off.
-    ankle = st.get("ankle_rom_deg")
-    foot = st.get("stride_range_deg")
-    forced = max(
-        scores.get(Label.FORCED_DORSIFLEXION, 0.0), scores.get(Label.FORCED_PLANTARFLEXION, 0.0)
-    )
-    if ankle is not None and "ankle_rom_deg" in features and ankle.median > 1.0:
-        drop_deg = ankle.median - features["ankle_rom_deg"]
-        need = settings.rigid_range_drop_pct / 100.0 * ankle.median
-        scores[Label.RIGID] = drop_deg / max(need, guard * ankle.mad)
-        # the strike angle is measured directly; a held ankle also changes the landing,
-        # so a forced landing wins unless the ankle's range itself collapsed
-        if forced >= 1.0 and scores[Label.RIGID] < 1.5 * forced:
-            scores[Label.RIGID] = min(scores[Label.RIGID], 0.99)
-    else:
-        mid_score = 0.0
-        grew = False
-        if foot is not None and "stride_range_deg" in features:
-            # a held ankle moves the foot less through the stride: a foot that swings
-            # through more than its relaxed range (toes held up, then slapped down) is
-            # not held rigid, whatever it does in mid-stance. (A range that only shrank
-            # is no sign of its own: pointed toes shrink it as much, by landing lower.)
-            change = features["stride_range_deg"] - foot.median
-            grew = change > max(guard * foot.mad, RANGE_GAIN_MIN_DEG)
-        # how fast the foot still turns at its stillest instant of the stance
-        mid = st.get("stance_still_dps")
-        if mid is not None and "stance_still_dps" in features and not grew:
-            rise = features["stance_still_dps"] - mid.median
-            mid_score = rise / max(settings.rigid_midstance_rate_dps, guard * mid.mad)
-        # a held ankle pushes off less: the foot's lowest angle (just after toe-off) rises
-        push = st.get("pushoff_deg")
-        push_score = 0.0
-        if push is not None and "pushoff_deg" in features:
-            rise = features["pushoff_deg"] - push.median
-            push_score = rise / max(settings.rigid_pushoff_rise_deg, guard * push.mad)
-        scores[Label.RIGID] = max(mid_score, push_score)
-        # A foot that turns with the shank in mid-stance is the held ankle's own sign; a
-        # held ankle also shifts the landing angle (a forefoot runner holding the ankle
-        # near neutral lands flatter), so then rigid wins over a forced landing. A range
-        # that only shrank, or a higher push-off, is weaker evidence: there a forced
-        # landing wins.
-        if mid_score < 1.0 and forced >= 1.0:
-            scores[Label.RIGID] = min(scores[Label.RIGID], 0.99)
-        elif mid_score >= 1.0:
-            for lab in (Label.FORCED_DORSIFLEXION, Label.FORCED_PLANTARFLEXION):
-                if lab in scores:
-                    scores[lab] = min(scores[lab], 0.99)
+    scores = rule_scores(features, baseline, settings)
     if not scores:
         return Decision(Label.RELAXED, 1.0, {})
-    best = max(scores, key=lambda k: scores[k])
-    if scores[best] >= 1.0:
-        return Decision(Label(best), _confidence(scores[best]), scores)
+    forced = [
+        lab for lab in (Label.FORCED_DORSIFLEXION, Label.FORCED_PLANTARFLEXION) if lab in scores
+    ]
+    best = max(forced, key=lambda lab: scores[lab]) if forced else None
+    if best is not None and scores[best] >= 1.0:
+        return Decision(best, _confidence(scores[best]), scores)
+    if scores.get(Label.RIGID, 0.0) >= 1.0:
+        return Decision(Label.RIGID, _confidence(scores[Label.RIGID]), scores)
     top = max(scores.values())
     return Decision(Label.RELAXED, float(np.clip(1.0 - 0.5 * max(top, 0.0), 0.5, 1.0)), scores)

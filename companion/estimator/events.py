@@ -170,8 +170,6 @@ SHANK_KINK_SHARE = 0.25
 """A shank's landing bends its sagittal rate by at least this share of the swing peak (the
 ground stops the foot, the knee goes on: the shank's rate changes its course)."""
 SHANK_KINK_MIN_DPS = 40.0
-RISE_LOOK_S = 0.03
-"""The look-ahead of that rise (at least one sample)."""
 IMPACT_BEFORE_DESCENT_S = 0.12
 """The impact is searched from this long before the swing rate has dropped: a heel
 strike with the toes well up can land while the foot still rotates toes-up."""
@@ -209,13 +207,13 @@ class ContactScanner:
         fs = track.rate_hz
         seg = track.info.segment
         self._w_ms = max(2, round(0.10 * fs))
-        self._l_ic = max(2, round(settings.ic_lookahead_ms / 1000.0 * fs))
         self._max_ms_to_ic = round(0.6 * fs)
         self._min_ms_to_ic = max(1, round(0.03 * fs))
         self._stance_skip = round(0.15 * fs)
         self._w_imp = max(1, round(0.02 * fs))
         self._fallback_wait = round(0.08 * fs)
-        self._rise_look = max(1, round(RISE_LOOK_S * fs))
+        # a sagittal-rate landing is confirmed two rise look-aheads after it
+        self._rise_look = max(1, round(settings.ic_lookahead_ms / 2000.0 * fs))
         peak_g_s = IMPACT_MIN_G_PER_S[seg]
         low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[seg] * fs / peak_g_s)
         self._impact_min = peak_g_s * low_rate * G_MPS2

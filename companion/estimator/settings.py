@@ -15,7 +15,7 @@ class EstimatorSettings:
         20, "Relaxed strides per sensor used to learn the runner's baseline.", min=5, max=500
     )
     rigid_range_drop_pct: float = setting(
-        35.0,
+        20.0,
         "Foot and shank sensors: rigid when the ankle's range of motion falls this much below "
         "baseline.",
         min=5.0,
@@ -24,48 +24,40 @@ class EstimatorSettings:
     )
     rigid_midstance_rate_dps: float = setting(
         25.0,
-        "Foot sensor: rigid when the foot still turns this much faster at its stillest "
-        "instant of the stance than in the runner's relaxed strides (a relaxed ankle lets "
+        "Foot sensor: rigid when the foot still turns this much faster over its stillest "
+        "40 ms of the stance than in the runner's relaxed strides (a relaxed ankle lets "
         "the foot lie flat while the shank rotates over it; a held ankle makes the foot "
         "turn with the shank).",
         min=5.0,
         max=300.0,
         unit="deg/s",
     )
-    rigid_pushoff_rise_deg: float = setting(
-        6.0,
-        "Foot sensor: rigid when the foot's lowest angle, just after toe-off, is this much "
-        "higher than in the runner's relaxed strides (a held ankle does not let the foot "
-        "point through push-off).",
-        min=1.0,
-        max=45.0,
-        unit="deg",
-    )
     forced_dorsiflexion_deg: float = setting(
-        8.0,
-        "Forced dorsiflexion when the landing angle (the highest the toes come up in the "
-        "approach to contact: the strike angle of a heel strike) is this far above baseline.",
+        6.0,
+        "Forced dorsiflexion when the landing angle (the mean of the foot strike angle and "
+        "the highest the toes come up in the approach to contact) is this far above baseline.",
         min=2.0,
         max=45.0,
         unit="deg",
     )
     forced_plantarflexion_deg: float = setting(
-        8.0,
+        6.0,
         "Forced plantarflexion when the landing angle is this far below baseline.",
         min=2.0,
         max=45.0,
         unit="deg",
     )
     noise_guard_mads: float = setting(
-        3.0,
+        2.5,
         "A fault also needs the feature this many robust SDs (1.4826 MAD) of the runner's "
         "own relaxed stride-to-stride spread away from baseline.",
         min=0.0,
         max=20.0,
     )
     ic_lookahead_ms: float = setting(
-        40.0,
-        "Look-ahead that confirms an initial contact (adds to the decision latency).",
+        60.0,
+        "Look-ahead that confirms an initial contact found from the sagittal rate (its "
+        "steep rise or bend within the first half of it; adds to the decision latency).",
         min=10.0,
         max=150.0,
         unit="ms",

@@ -31,23 +31,31 @@ ANKLE_STILL_DPS = 30.0
 """An ankle turning slower than this in stance counts towards ``ankle_still_ms``."""
 
 
-def _ankle(
-    trace: tuple[np.ndarray, np.ndarray, int, int], shank: SensorTrack, t_limit: float
-) -> np.ndarray | None:
-    """The ankle angle (foot minus shank, dorsiflexion positive, deg) at the trace's times."""
-    t, foot, _, _ = trace
+Trace = tuple[np.ndarray, np.ndarray, int, int, float, float]
+
+
+def _ankle(trace: Trace, shank: SensorTrack, t_limit: float) -> np.ndarray | None:
+    """The ankle angle (foot minus shank, dorsiflexion positive, deg) at the trace's times.
+
+    The shank's tilt is anchored by the closure of the cycle between the foot's two
+    mid-stance anchors (the same phase of two strides of the same leg), else by the
+    shank's own last anchor.
+    """
+    t, foot, _, _, t_prev, t_anchor = trace
     if len(t) < 3:
         return None
-    shank_deg = shank.sagittal_at(float(t[0]), float(t[-1]), t_limit, t)
+    shank_deg = None
+    if np.isfinite(t_prev):
+        shank_deg = shank.sagittal_by_cycle(t_prev, t_anchor, t_limit, t)
+    if shank_deg is None:
+        shank_deg = shank.sagittal_at(float(t[0]), float(t[-1]), t_limit, t)
     return None if shank_deg is None else foot - shank_deg
 
 
-def ankle_features(
-    trace: tuple[np.ndarray, np.ndarray, int, int], ankle: np.ndarray
-) -> dict[str, float]:
+def ankle_features(trace: Trace, ankle: np.ndarray) -> dict[str, float]:
     """The ankle over one stride (from its IC to the next; the trace starts a little
     before the IC): its angle at contact, range, stance dorsiflexion and stillness."""
-    t, _, i_ic, i_to = trace
+    t, _, i_ic, i_to, _, _ = trace
     stride = ankle[i_ic:]
     stance = ankle[i_ic : i_to + 1]
     dt = np.diff(t[i_ic : i_to + 1])

@@ -57,9 +57,16 @@ from companion.types import (
     parse_mount,
 )
 
-DEBUG_CURVES: list = []  # DEBUG
 BUFFER_S = 8.0
 """Seconds of samples kept per sensor (alignment window plus a few strides)."""
+CARRY_S = 2.0
+"""A stride whose landing was lost keeps a judgement at most this old."""
+LOST_LANDING_MS = 40.0
+"""More bridged samples than this from the landing's approach to toe-off and the stride's
+landing and stance features are not reported."""
+BASELINE_SKIP = 8
+"""A run's first strides are not learned from: the runner settles into the pace, and the
+estimator is still learning the landings and the tilt anchor's offset."""
 APPROACH_S = 0.2
 """Angles are computed from this long before a stride's IC (the landing's approach)."""
 ANCHOR_HALF_S = 0.01
@@ -192,9 +199,12 @@ class SensorTrack:
         self._last_ms: int | None = None
         self._last_frac = 0.0
         self.baseline = (
-            baseline if baseline is not None else Baseline(info.segment, settings.baseline_strides)
+            baseline
+            if baseline is not None
+            else Baseline(info.segment, settings.baseline_strides, skip=BASELINE_SKIP)
         )
         self.strides_reported = 0
+        self._last_label: tuple[float, Label, float] | None = None
         self.drops: Counter[str] = Counter()
         """Strides not reported, by reason (gap, no_contact, stride_time ...)."""
         self.side_sign = -1.0 if info.side == "left" else 1.0
@@ -202,9 +212,10 @@ class SensorTrack:
         """Hold reports for :meth:`finalize` (set when a shank partner adds ankle features)."""
         self.keep_curves = False
         """Attach the stride's angle curve to each report (``StrideReport.curves``)."""
-        self.traces: dict[int, tuple[np.ndarray, np.ndarray, int, int]] = {}
+        self.traces: dict[int, tuple[np.ndarray, np.ndarray, int, int, float, float]] = {}
         """Deferred reports' foot angle over the stride (times, deg, IC and toe-off
-        positions), for the ankle angle once the shank's samples are in."""
+        positions, and the times of the previous and this stance's anchors, NaN when
+        there is none), for the ankle angle once the shank's samples are in."""
         self._raw_last = (np.zeros(3), np.zeros(3))
         """The newest sample as it came (the grid placement of the next batch starts
         from it, before any rebuilding of a clipped run)."""
@@ -529,14 +540,19 @@ class SensorTrack:
             ic_frac=prev_frac,
         )
         f = feat.foot_features(tilt, self._g_seg[rows], self._g_norm[rows], ev, fs)
-        DEBUG_CURVES.append((self.info.name, t.copy(), tilt[:, 0].copy(), ev))  # DEBUG
         f["filled_ms"] = 1000.0 * float(self._filled[rows].sum()) / fs
         f["clipped_ms"] = 1000.0 * float((self._clip[rows] | self._aclip[rows]).sum()) / fs
         f["zupt"] = 1.0 if anchor.zupt else 0.0
+        # a landing lost in a gap (the approach, the contact or the stance bridged over)
+        # cannot say how the foot landed or stood: those features are not reported, and
+        # the stride keeps the previous stride's judgement (:meth:`finalize`)
         r0 = self.row(w0)
-        f["dbg_fill_landing"] = float(
-            self._filled[r0 + ev.ic - round(0.15 * fs) : r0 + ev.anchor + 1].sum()
-        )  # DEBUG
+        land = self._filled[r0 + max(0, ev.ic - round(APPROACH_S * fs)) : r0 + ev.to + 1]
+        lost = 1000.0 * float(land.sum()) / fs
+        if lost > LOST_LANDING_MS:
+            f["lost_ms"] = lost
+            for k in feat.LANDING_FEATURES:
+                f.pop(k, None)
         if self.info.segment == "shank":
             f = feat.shank_features(f, self._a_seg[rows], ev, fs)
         f["frontal_ic_deg"] *= self.side_sign
@@ -558,11 +574,14 @@ class SensorTrack:
         self.strides_reported += 1
         if self.defer:
             i0 = max(0, ev.ic - round(APPROACH_S * fs))
+            t_prev = self.time_at(prev.index) if prev is not None and prev.index >= w0 else math.nan
             self.traces[rep.stride] = (
                 t[i0 : ev.ic_next + 1].copy(),
                 tilt[i0 : ev.ic_next + 1, 0].copy(),
                 ev.ic - i0,
                 ev.to - i0,
+                t_prev,
+                float(t[ev.anchor]),
             )
             return rep
         return self.finalize(rep)
@@ -612,9 +631,18 @@ class SensorTrack:
         return anchor
 
     def finalize(self, rep: StrideReport) -> StrideReport:
-        """Label a stride from its (complete) features; learn the baseline first."""
+        """Label a stride from its (complete) features; learn the baseline first.
+
+        A stride whose landing was lost in a gap keeps the previous stride's judgement
+        (within :data:`CARRY_S`): a lost packet does not make a held ankle relaxed.
+        """
         if self.baseline.ready:
+            if "landing_deg" not in rep.features and self._last_label is not None:
+                t_prev, label, conf = self._last_label
+                if rep.t_ic_s - t_prev <= CARRY_S:
+                    return replace(rep, label=label, confidence=conf, baseline_ready=True)
             d = classify(rep.features, self.baseline, self.settings)
+            self._last_label = (rep.t_ic_s, d.label, d.confidence)
             return replace(rep, label=d.label, confidence=d.confidence, baseline_ready=True)
         self.baseline.add(rep.features)
         return rep
@@ -645,6 +673,39 @@ class SensorTrack:
         path = gyro_path(self._g_seg[i0 : i1 + 1] - anchor.bias_dps, self.rate_hz)
         pitch = tilt_series(anchor.up, path, 0)[:, 0]
         return np.interp(t_query, rows_t[i0 : i1 + 1], pitch)
+
+    def sagittal_by_cycle(
+        self, t0: float, t1: float, t_limit: float, t_query: np.ndarray
+    ) -> np.ndarray | None:
+        """This segment's sagittal angle (deg) at ``t_query``, anchored by the closure of
+        the cycle from ``t0`` to ``t1`` (a partner's two anchor instants: for a shank, its
+        foot's mid-stances, the same phase of two strides whatever this sensor's own
+        contact detection made of them). ``None`` when that cycle is not clean or not in
+        the buffer, or reaches beyond ``t_limit``."""
+        if self.rotation is None or max(t1, float(t_query[-1])) > t_limit:
+            return None
+        self._derive_all()
+        rows_t = self._t[: self.row(self._derived_to)]
+        first = self.row(max(self.base, self.run_start))
+        i0, i1 = (int(np.searchsorted(rows_t, x)) for x in (t0, t1))
+        q0 = int(np.searchsorted(rows_t, float(t_query[0]), side="right")) - 1
+        q1 = int(np.searchsorted(rows_t, float(t_query[-1])))
+        if min(i0, q0) < first or max(i1, q1) >= len(rows_t):
+            return None
+        span = (i1 - i0) / self.rate_hz
+        cyc = slice(i0, i1 + 1)
+        if not CYCLE_S[0] <= span <= CYCLE_S[1] or self._filled[cyc].any() or self._clip[cyc].any():
+            return None
+        bias = self.tilt.bias_dps
+        c = cycle_closure(
+            self._a_seg[cyc], gyro_path(self._g_seg[cyc] - bias, self.rate_hz), self.rate_hz
+        )
+        if c is None or abs(c.ratio - 1.0) > CLOSURE_TOL:
+            return None
+        lo, hi = min(q0, i1), max(q1, i1)
+        path = gyro_path(self._g_seg[lo : hi + 1] - bias, self.rate_hz)
+        pitch = tilt_series(c.up_end, path, i1 - lo)[:, 0]
+        return np.interp(t_query, rows_t[lo : hi + 1], pitch)
 
     def finish(self) -> list[StrideReport]:
         """End of stream: nothing pending can be confirmed any more."""
