@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from companion.errors import ConfigError
-from companion.estimator import signals as sig
+from companion.estimator import gaps
 from companion.estimator.classify import Baseline, FeatureStats, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
@@ -183,12 +183,12 @@ def test_jittered_neighbours_are_not_taken_for_a_lost_sample() -> None:
     z = np.zeros((n, 3))
     pairwise = int(np.sum(np.rint(np.diff(t) * rate) > 1))
     assert pairwise > 50  # neighbours 1.5 periods apart: a lost sample by their own count
-    reg = sig.regularise(t, z, z, rate, 0.12, None)
+    reg = gaps.regularise(t, z, z, rate, 0.12, None)
     assert reg.filled.sum() <= pairwise / 3
     # a real loss in the same jitter is still bridged, with the right number of samples
     keep = np.ones(n, dtype=bool)
     keep[1000:1003] = False
-    reg = sig.regularise(t[keep], z[keep], z[keep], rate, 0.12, None)
+    reg = gaps.regularise(t[keep], z[keep], z[keep], rate, 0.12, None)
     around = (reg.t_s > t[999]) & (reg.t_s < t[1003])
     assert reg.filled[around].sum() == 3
 
@@ -208,7 +208,7 @@ def test_saturated_signals_still_segment() -> None:
     clipped = SampleBatch("foot", batch.t_s, batch.acc, gyr)
     reps = _estimator().push(clipped)
     assert len(reps) >= len(ics) - 12
-    assert any(r.features["saturated_ms"] > 0 for r in reps)
+    assert any(r.features["clipped_ms"] > 0 for r in reps)
 
 
 def test_time_going_backwards_is_refused() -> None:

@@ -62,47 +62,46 @@ class FullScale:
         return out
 
 
-def unclip(x: np.ndarray, level: float, lo: int, hi: int, max_run: int) -> int:
+def unclip(x: np.ndarray, clipped: np.ndarray, lo: int, hi: int, max_run: int) -> int:
     """Rebuild, in place, the clipped runs of ``x`` (rows, 3 axes) that start in
-    ``[lo, hi)`` and have ended before ``hi`` (the sample after the run is in): each run
-    of one axis at full scale (``|x| >= NEAR * level``) is put on the parabola through the
-    two samples before it and the one after it, never below full scale.
+    ``[lo, hi)`` and have ended before ``hi`` (the sample after the run is in).
 
-    A clipped swing peak or landing loses area, and with it degrees of angle and the
-    velocity that the cycle closure needs; the parabola gives most of it back.
-    A run longer than ``max_run`` samples is left as it is (a sensor knocked to full
-    scale is not a peak). Returns the row from which runs may still be open (to look at
-    again next time).
+    A run is consecutive rows flagged in ``clipped`` (:class:`FullScale` flags, each
+    decided on the samples up to it); in it, every axis that stays at the run's full-scale
+    value is put on the parabola through the two samples before the run and the one after
+    it, never below full scale and at most twice it. A clipped swing peak or landing loses
+    area, and with it degrees of angle and the velocity that the cycle closure needs; the
+    parabola gives most of it back. A run longer than ``max_run`` samples is left as it is
+    (a sensor knocked to full scale is not a peak). Returns the row from which a run may
+    still be open (to look at again when more samples are in).
     """
-    if level <= 0:
+    flags = clipped[lo:hi]
+    if not flags.any():
         return hi
-    sat = np.abs(x[lo:hi]) >= NEAR * level
-    if not sat.any():
-        return hi
+    d = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
     open_from = hi
-    for ax in range(x.shape[1]):
-        s = sat[:, ax]
-        if not s.any():
+    for a, b in zip(np.flatnonzero(d == 1) + lo, np.flatnonzero(d == -1) + lo, strict=True):
+        if b - a > max_run:
             continue
-        d = np.diff(np.concatenate(([0], s.astype(np.int8), [0])))
-        for a, b in zip(np.flatnonzero(d == 1) + lo, np.flatnonzero(d == -1) + lo, strict=True):
-            if b - a > max_run:
-                continue
-            if b >= hi:  # still at full scale at the newest sample
-                open_from = min(open_from, a)
-                continue
-            p0, p1, q = a - 2, a - 1, b
-            if p0 < 0 or abs(x[p0, ax]) >= NEAR * level or abs(x[p1, ax]) >= NEAR * level:
-                continue
-            ta, tb, tc = -1.0, 0.0, float(q - p1)
-            tt = np.arange(1, b - a + 1, dtype=float)
+        if b >= hi:  # still at full scale at the newest sample
+            open_from = min(open_from, a)
+            continue
+        p0, p1, q = a - 2, a - 1, b
+        if p0 < 0 or clipped[p0] or clipped[p1]:
+            continue
+        level = float(np.abs(x[a:b]).max())
+        ta, tb, tc = -1.0, 0.0, float(q - p1)
+        tt = np.arange(1, b - a + 1, dtype=float)
+        for ax in range(x.shape[1]):
+            run = x[a:b, ax]
+            if np.abs(run).min() < NEAR * level:
+                continue  # this axis was not at full scale
             ya, yb, yc = x[p0, ax], x[p1, ax], x[q, ax]
             y = (
                 ya * (tt - tb) * (tt - tc) / ((ta - tb) * (ta - tc))
                 + yb * (tt - ta) * (tt - tc) / ((tb - ta) * (tb - tc))
                 + yc * (tt - ta) * (tt - tb) / ((tc - ta) * (tc - tb))
             )
-            sign = 1.0 if x[a, ax] > 0 else -1.0
-            # at least full scale, and no more than twice it (a wild parabola on a long run)
+            sign = 1.0 if run[0] > 0 else -1.0
             x[a:b, ax] = sign * np.clip(sign * y, level, 2.0 * level)
     return open_from

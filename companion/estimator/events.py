@@ -70,8 +70,8 @@ def landing_rise(g_ml: np.ndarray, first: int, look: int, rise_dps: float) -> in
     """Index of the first foot landing in ``g_ml[first:]``: where the sagittal rate
     starts to rise steeply (by ``rise_dps`` within ``look`` samples: the ground stopping a
     foot that swung down, or a forefoot landing turning the heel down), taken at the
-    lowest sample of that rise's first ``look`` samples. Needs ``2 * look`` samples after
-    it."""
+    sample before the steepest step of that rise's first ``look`` samples. Needs
+    ``2 * look`` samples after it."""
     n = len(g_ml)
     last = n - 2 * look
     if last <= first:
@@ -81,7 +81,8 @@ def landing_rise(g_ml: np.ndarray, first: int, look: int, rise_dps: float) -> in
     if len(hits) == 0:
         return None
     k = first + int(hits[0])
-    return k + int(np.argmin(g_ml[k : k + look + 1]))
+    # the contact: the sample before the steepest step of that rise
+    return k + int(np.argmax(np.diff(g_ml[k : k + look + 1])))
 
 
 def landing_kink(g_ml: np.ndarray, first: int, look: int, kink_dps: float) -> int | None:
@@ -130,7 +131,7 @@ IMPACT_MIN_G_PER_S = {"foot": 400.0, "shank": 300.0}
 :data:`IMPACT_SHARE` of the runner's recent impacts). A foot's swing stays at 100-200 g/s
 and its heel strike gives 1000 g/s and more at 200 Hz; the shank's impact is smaller
 (400-800 g/s at 200 Hz) and its swing reaches 250 g/s."""
-IMPACT_MIN_G_PER_SAMPLE = {"foot": 3.0, "shank": 6.0}
+IMPACT_MIN_G_PER_SAMPLE = {"foot": 3.0, "shank": 3.0}
 """At low sampling rates the impact is smeared over a sample period: the smallest peak
 jerk is then this change of acceleration (g) per sample when that is below
 ``IMPACT_MIN_G_PER_S``."""
@@ -147,15 +148,19 @@ LEARN_IMPACTS = 6
 runner's mid-swing to contact time, impact size and whether impacts stand out)."""
 LEARN_WINDOW_S = 0.45
 """The window after mid-swing that a learning stride's landing is searched in."""
-STEADY_S = 0.012
-"""A learned kind of landing is steady when the median absolute deviation of its
-mid-swing to contact times over the learning strides is at most this (or a sample)."""
+SHARP_IMPACT_HZ = 80.0
+"""Below this sampling rate a landing's impact (a transient of 10-20 ms) falls in one or
+two samples and its jerk is no sharper than the swing's: where the sagittal rate showed
+the landing, the rate times it."""
 AGREE_S = 0.04
 """Impacts time the landing only where they agree this well with the sagittal rate's."""
 PUSH_OFF_SHARE = 0.6
 """A learning stride's landing is looked for before the sagittal rate first falls below
 minus this share of the swing peak (the foot's push-off, whose jerk can outgrow a soft
 forefoot landing's)."""
+STRIDE_GATE_SHARE = 0.08
+"""Half width of the gate around the last contact plus the stride time, as a share of
+the stride (strides vary by 2-4 %; a pace change needs a few strides)."""
 GATE_S = 0.06
 """Half width of the gate around the learned mid-swing to contact time (at least a
 quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
@@ -224,6 +229,8 @@ class ContactScanner:
         the window is complete: the runner's own impact size, whatever the detector
         accepted (so a late-swing bump taken once cannot lower the bar for the next)."""
         self._windows: deque[tuple[int, int]] = deque()
+        self._strides: deque[int] = deque(maxlen=7)
+        """Samples between consecutive contacts of recent strides."""
         self._timing: deque[int] = deque(maxlen=7)
         """Samples from mid-swing to contact of recent strides."""
         self._learned: dict[str, list[int]] = {}
@@ -237,6 +244,7 @@ class ContactScanner:
     def restart(self, start: int) -> None:
         """Search afresh from stream index ``start`` (alignment found, or a long gap)."""
         self._gate_seen = False
+        self._last_contact: int | None = None
         self._mode = "ms"
         self._scan = start
         self._ms = -1
@@ -296,6 +304,7 @@ class ContactScanner:
                     return out
                 if found[0] < 0:
                     # no contact after this swing: the stride chain is broken here
+                    self._last_contact = None
                     t.drop("no_contact", t.in_chain)
                     t.break_chain()
                     self._mode = "ms"
@@ -303,6 +312,12 @@ class ContactScanner:
                     continue
                 ic, decided = found
                 self._peaks.append(self._ms_peak)
+                if self._last_contact is not None:
+                    step = ic - self._last_contact
+                    typ = np.median(self._strides) if self._strides else step
+                    if 0.6 * typ <= step <= 1.6 * typ:
+                        self._strides.append(step)
+                self._last_contact = ic
                 out.append((ic, decided, self._ms, self._impact))
                 self._mode = "ms"
                 self._scan = ic + self._stance_skip
@@ -424,21 +439,27 @@ class ContactScanner:
         return ic, end + 2 * self._rise_look
 
     def _impacts_land(self) -> bool:
-        """Whether this runner's impacts time the landing: they came at a steady time
-        after mid-swing and, where the sagittal rate showed a landing too, at the same
-        time (the largest jerk of a soft forefoot landing's window can be the push-off's;
-        at low sampling rates the impact smears into the swing)."""
+        """Whether this runner's impacts time the landing.
+
+        Yes when impacts showed in most learning strides and either the sagittal rate
+        showed no landing in most of them (a shank, whose rate turns several times in late
+        swing, or a sharp heel strike), or its landings came at the same time, or they came
+        at another time but less steadily (the largest jerk of a soft forefoot landing's
+        window can be the push-off's, at a steady time too: then the steadier kind wins).
+        At low sampling rates, where the impact smears into the swing, it is no better.
+        """
         imp = self._learned.get("impact", [])
-        if len(imp) < LEARN_IMPACTS // 2 + 1:
-            return False
-        fs = self.t.rate_hz
-        if _mad(imp) > max(1.0, STEADY_S * fs):
+        half = LEARN_IMPACTS // 2 + 1
+        if len(imp) < half:
             return False
         rate = self._learned.get("rate", [])
-        if self.t.info.segment != "foot" or len(rate) < len(imp) // 2 + 1:
-            # a shank's rate turns several times in late swing: its impact decides
+        if self.t.info.segment != "foot" or len(rate) < half:
             return True
-        return abs(np.median(imp) - np.median(rate)) <= round(AGREE_S * fs)
+        if self.t.rate_hz < SHARP_IMPACT_HZ:
+            return False  # a landing's jerk is smeared over the swing's: the rate times it
+        if abs(np.median(imp) - np.median(rate)) <= round(AGREE_S * self.t.rate_hz):
+            return True
+        return _mad(imp) <= _mad(rate)
 
     def _steadiest(self, kinds: dict[str, int]) -> str:
         """Of these kinds, the one whose learned timings spread least (seen at least
@@ -454,15 +475,36 @@ class ContactScanner:
         assert best is not None
         return best
 
-    def _gated_contact(self) -> tuple[int, int] | None:
-        t = self.t
-        fs = t.rate_hz
+    def _gate(self) -> tuple[int, int]:
+        """The stream indices a gated contact is searched in: around the mid-swing plus the
+        learned mid-swing to contact time, joined, when the previous contact is the last
+        stride's, with the window around that contact plus the runner's stride time
+        (strides repeat within a few percent; a swing without one clear peak can put the
+        mid-swing late)."""
+        fs = self.t.rate_hz
+        first = self._ms + self._min_ms_to_ic
         typ = int(np.median(self._timing))
         half = max(round(GATE_S * fs), round(0.25 * typ))
-        lo = max(self._ms + self._min_ms_to_ic, self._ms + typ - half)
-        hi = self._ms + typ + half
+        lo, hi = self._ms + typ - half, self._ms + typ + half
+        if self._last_contact is not None and len(self._strides) >= 3:
+            stride = int(np.median(self._strides))
+            centre = self._last_contact + stride
+            s_half = max(round(GATE_S * fs), round(STRIDE_GATE_SHARE * stride))
+            if centre - s_half <= hi and centre + s_half >= lo:  # they overlap: join them
+                lo, hi = min(lo, centre - s_half), max(hi, centre + s_half)
+        return max(first, lo), max(first, hi)
+
+    def _gated_contact(self) -> tuple[int, int] | None:
+        t = self.t
+        lo, hi = self._gate()
         if not self._gate_seen:
-            self._windows.append((lo, hi + self._w_imp))
+            # the runner's impact size: the largest jerk of the whole landing window after
+            # mid-swing, whatever this gate holds (a gate that missed a landing once must not
+            # lower the bar for the next)
+            fs = t.rate_hz
+            self._windows.append(
+                (self._ms + self._min_ms_to_ic, self._ms + round(LEARN_WINDOW_S * fs))
+            )
             self._gate_seen = True
         w_imp = self._w_imp
         if self.use_impacts:
@@ -490,8 +532,8 @@ class ContactScanner:
         if m is None:
             if t.n <= hi + look:
                 return None
-            seg = t.g_ml[t.row(max(lo, t.base)) : t.row(hi) + 1]
-            m = max(lo, t.base) + int(np.argmin(seg))
+            a = min(max(lo, t.base), hi)
+            m = a + int(np.argmin(t.g_ml[t.row(a) : t.row(hi) + 1]))
             decided = hi + look
         else:
             decided = m + look

@@ -177,6 +177,8 @@ class SensorTrack:
         """Stream index one past the newest sample in the buffer."""
         self._unclip_from = 0
         """Stream index from which clipped runs may still be open."""
+        self._refill_open: int | None = None
+        """Stream index where a bridged run still open at the newest sample begins."""
         self._derived_to = 0
         self._gml_to = 0
         self.last_t_s = -math.inf
@@ -332,7 +334,7 @@ class SensorTrack:
         self._acc[sl] = acc
         self._gyr[sl] = gyr
         self._filled[sl] = filled
-        if filled.any():
+        if filled.any() or self._refill_open is not None:
             self._refill(rows, m)
         real = ~self._filled[sl]
         a_peak = np.abs(self._acc[sl]).max(axis=1)
@@ -348,7 +350,10 @@ class SensorTrack:
         if self.rotation is None:
             self.mounting.observe(self._acc[sl], self._gyr[sl], self._filled[sl])
         self.n_in += m
-        self._finalize(self._unclip_rows())
+        ready = self._unclip_rows()
+        if self._refill_open is not None:
+            ready = min(ready, self._refill_open)
+        self._finalize(ready)
         if not self.strides_reported:
             # plain running figures for :meth:`hints` (units mistakes show here)
             self._gyr_peak_dps = max(self._gyr_peak_dps, float(g_peak.max()))
@@ -361,8 +366,8 @@ class SensorTrack:
         lo = self.row(max(self._unclip_from, self.base + 2))
         hi = self.row(self.n_in)
         max_run = max(1, round(MAX_CLIP_RUN_S * self.rate_hz))
-        a = unclip(self._acc, self._acc_scale.level, lo, hi, max_run)
-        g = unclip(self._gyr, self._gyr_scale.level, lo, hi, max_run)
+        a = unclip(self._acc, self._aclip, lo, hi, max_run)
+        g = unclip(self._gyr, self._clip, lo, hi, max_run)
         self._unclip_from = min(a, g) + self.base
         return self._unclip_from
 
@@ -371,11 +376,13 @@ class SensorTrack:
         self.n = max(self.n, min(upto, self.n_in))
 
     def _refill(self, rows: int, m: int) -> None:
-        """Bridged runs among the new rows that end before the newest sample: on the
-        parabola of their neighbours (:func:`~companion.estimator.gaps.refill_quadratic`)."""
+        """Bridged runs that end among the new rows (they may have begun in an earlier
+        piece of the batch): on the parabola of their neighbours
+        (:func:`~companion.estimator.gaps.refill_quadratic`)."""
         f = self._filled
         end = rows + m
-        i = rows
+        i = rows if self._refill_open is None else max(self.row(self._refill_open), 0)
+        self._refill_open = None
         while i < end:
             if not f[i]:
                 i += 1
@@ -383,7 +390,10 @@ class SensorTrack:
             j = i
             while j + 1 < end and f[j + 1]:
                 j += 1
-            if j + 1 < end and i - 2 >= 0 and not f[i - 1] and not f[i - 2]:
+            if j + 1 >= end:  # still open at the newest row: finish it next time
+                self._refill_open = self.base + i
+                return
+            if i - 2 >= 0 and not f[i - 1] and not f[i - 2]:
                 refill_quadratic(self._gyr, i, j)
                 refill_quadratic(self._acc, i, j)
             i = j + 1
