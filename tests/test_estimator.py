@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from companion.errors import ConfigError
-from companion.estimator import gaps
+from companion.estimator import clipping, events, gaps, orientation
 from companion.estimator.classify import Baseline, FeatureStats, classify
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
-from companion.types import Label, SampleBatch, SensorInfo, parse_mount
+from companion.types import G_MPS2, Label, SampleBatch, SensorInfo, parse_mount
 from tests._estimator_synth import make_stream
 
 SETTINGS = EstimatorSettings(baseline_strides=8)
@@ -224,7 +224,9 @@ def test_baseline_period_then_forced_dorsiflexion(stream) -> None:
     batch, _ = stream
     reps = _estimator().push(batch)
     learning = [r for r in reps if not r.baseline_ready]
-    assert len(learning) == SETTINGS.baseline_strides
+    # the first strides of a run are passed over, then baseline_strides are learned from
+    # (strides whose landing or cycle a lost packet broke are not learned from)
+    assert SETTINGS.baseline_strides <= len(learning) <= 3 * SETTINGS.baseline_strides + 8
     assert all(r.label is Label.RELAXED for r in learning)
     ready = [r for r in reps if r.baseline_ready]
     inside = [r for r in ready if 24.5 < r.t_ic_s < 31.0]
@@ -235,7 +237,10 @@ def test_baseline_period_then_forced_dorsiflexion(stream) -> None:
     for r in reps:
         assert 0.0 <= r.confidence <= 1.0
         assert r.t_ic_s < r.t_to_s < r.t_end_s <= r.t_decided_s
-        assert r.t_decided_s - r.t_end_s <= 0.1
+        # a stride is decided within 0.1 s of its closing contact, once the first strides
+        # (which teach the estimator this runner's landings, in the baseline period) are past
+        if r.stride >= 8:
+            assert r.t_decided_s - r.t_end_s <= 0.1
 
 
 def test_supported_labels_follow_the_segments() -> None:
@@ -354,40 +359,117 @@ def test_foot_and_shank_measure_the_ankle_and_see_a_rigid_one() -> None:
     assert run(0.013) == reps
 
 
-def test_stance_tilt_stays_on_still_gravity_tilt_despite_a_systematic_gyro_error() -> None:
-    # each cycle's gyro rotation is 2 deg off (an error the bias estimate does not see,
-    # e.g. a clipped swing peak): the tilt must stay near the still foot's gravity tilt
-    rng = np.random.default_rng(3)
-    filt = sig.StanceTiltFilter()
-    filt.first(5.0)
-    out = [filt.update(2.0, 0.7, 5.0 + rng.normal(0.0, 1.0)) for _ in range(200)]
-    assert abs(np.median(out[20:]) - 5.0) < 1.5
-    assert max(abs(o - 5.0) for o in out) < 6.0
+def _cycle(tilt_deg: float, rate_hz: float = 200.0, bias_dps: float = 0.0):
+    """One planar stride cycle between two still instants: the foot pitched by ``tilt_deg``
+    at both ends, a toes-up/toes-down swing, and a strong forward acceleration and
+    braking (whose velocity change over the cycle is zero), as specific force and rate in
+    the segment frame. The gyro reads ``bias_dps`` too."""
+    n = round(0.7 * rate_hz)
+    t = np.arange(n + 1) / rate_hz
+    u = t / t[-1]
+    swing = 60.0 * np.sin(2 * np.pi * u) * np.sin(np.pi * u)  # deg, back to 0 at the end
+    theta = np.radians(tilt_deg + swing)
+    rate = np.gradient(np.degrees(theta), t)
+    a_fwd = 40.0 * np.sin(2 * np.pi * u)  # m/s², integrates to zero velocity change
+    # specific force in the world (x forward, z down), turned into the tilted segment frame
+    f_world = np.column_stack([a_fwd, np.zeros_like(u), np.full_like(u, -9.80665)])
+    c, s_ = np.cos(theta), np.sin(theta)
+    acc = np.column_stack(
+        [
+            c * f_world[:, 0] - s_ * f_world[:, 2],
+            f_world[:, 1],
+            s_ * f_world[:, 0] + c * f_world[:, 2],
+        ]
+    )
+    gyr = np.column_stack([np.zeros_like(u), rate + bias_dps, np.zeros_like(u)])
+    return acc, gyr
 
 
-def test_stance_tilt_leans_on_the_gyro_when_the_foot_was_not_still() -> None:
-    # poor anchors (foot rotating, |acc| far from g) get little weight, good ones most
-    filt = sig.StanceTiltFilter()
-    filt.first(0.0)
-    for _ in range(30):
-        filt.update(0.0, 0.7, 0.0)
-    poor = filt.update(0.0, 0.7, 20.0, accel_ok=False)
-    assert abs(poor) < 2.0
-    good = filt.update(0.0, 0.7, 20.0)
-    assert good > 12.0
+def test_cycle_closure_finds_the_tilt_where_no_sample_is_still() -> None:
+    # the foot never holds still at the ends of this cycle in the accelerometer's eyes
+    # (40 m/s² of forward acceleration), yet the closure gives the tilt to a fraction of
+    # a degree; a gravity reading at the end sample is off by tens of degrees
+    acc, gyr = _cycle(7.0)
+    c = orientation.cycle_closure(acc, orientation.gyro_path(gyr, 200.0), 200.0)
+    assert c is not None and abs(c.ratio - 1.0) < 0.02
+    assert orientation.tilt_deg(c.up_start)[0] == pytest.approx(7.0, abs=0.3)
+    assert orientation.tilt_deg(c.up_end)[0] == pytest.approx(7.0, abs=0.3)
+    grav = orientation.gravity_up(acc[-2:])
+    assert grav is not None and abs(orientation.tilt_deg(grav)[0] - 7.0) > 5.0
 
 
-def test_stance_tilt_a_lossy_cycle_does_not_hand_a_poor_anchor_the_tilt() -> None:
-    # lost samples make the gyro part unsure, but an accelerometer reading taken while the
-    # foot turned (here 140 deg: the specific force was no tilt at all) is no better
-    filt = sig.StanceTiltFilter()
-    filt.first(0.0)
-    for _ in range(30):
-        filt.update(0.0, 0.7, 0.0)
-    tilt = filt.update(0.0, 0.7, 140.0, whole=False, accel_ok=False)
-    assert abs(tilt) < 10.0
-    # a good anchor after a lossy cycle still gets at least half the weight
-    assert filt.update(0.0, 0.7, 20.0, whole=False) >= 9.0
+def test_tilt_anchor_learns_the_gyro_bias_from_consecutive_cycles() -> None:
+    # a gyro reading 3 deg/s too high: each cycle carries up a little wrong; consecutive
+    # closures disagree by the bias x time, and the estimate converges on it
+    anchor = orientation.TiltAnchor()
+    for _ in range(40):
+        acc, gyr = _cycle(3.0, bias_dps=3.0)
+        path = orientation.gyro_path(gyr - anchor.bias_dps, 200.0)
+        anchor.clean(orientation.cycle_closure(acc, path, 200.0), None, 0.7)
+    assert anchor.bias_dps[1] == pytest.approx(3.0, abs=0.3)
+
+
+def test_gravity_fallback_is_corrected_by_the_offset_clean_cycles_showed() -> None:
+    anchor = orientation.TiltAnchor()
+    truth = orientation.up_from_tilt(2.0, 0.0)
+    for _ in range(10):  # the foot's gravity reading at the anchor is 4 deg high
+        closure = orientation.Closure(truth, truth, 1.0)
+        anchor.clean(closure, orientation.up_from_tilt(6.0, 0.0), 0.7)
+    up = anchor.fallback(orientation.up_from_tilt(6.0, 0.0))
+    assert up is not None and orientation.tilt_deg(up)[0] == pytest.approx(2.0, abs=0.05)
+    # with the last stance's closure at hand it leans on that (one stride on, little moves)
+    up = anchor.fallback(orientation.up_from_tilt(16.0, 0.0), orientation.up_from_tilt(2.0, 0.0))
+    assert up is not None and orientation.tilt_deg(up)[0] < 3.5
+
+
+# --------------------------------------------------------------------------- input parts
+def test_a_lost_swing_peak_comes_back_as_a_bump() -> None:
+    x = np.zeros((12, 3))
+    x[:, 1] = 700.0 * np.sin(np.linspace(0.3, 2.8, 12))  # a swing peak
+    truth = x[:, 1].copy()
+    x[4:8, 1] = np.linspace(x[3, 1], x[8, 1], 6)[1:5]  # bridged by a straight line
+    gaps.refill_quadratic(x, 4, 7)
+    assert x[4:8, 1].max() > 600.0  # the straight line stays near 520
+    assert np.abs(x[4:8, 1] - truth[4:8]).max() < 80.0
+
+
+def test_full_scale_is_learned_from_repeated_exact_values_and_rebuilt() -> None:
+    fs = clipping.FullScale(clipping.DEFAULT_GYR_DPS)
+    peaks = np.array([100.0, 700.0, 1000.0, 1000.0, 1000.0, 1000.0, 600.0, 999.0])
+    flags = fs.update(peaks)
+    # an 1000 deg/s sensor clips: from the third exact repeat on it is flagged
+    assert flags.tolist() == [False, False, False, False, True, True, False, False]
+    assert fs.level == 1000.0
+    g = np.zeros((9, 3))
+    g[:, 1] = [200.0, 500.0, 800.0, 1000.0, 1000.0, 1000.0, 800.0, 500.0, 200.0]
+    clipped = np.abs(g[:, 1]) >= 1000.0
+    assert clipping.unclip(g, clipped, 0, 9, max_run=5) == 9
+    # the peak comes back above full scale (the parabola of its flanks), never below it
+    assert g[4, 1] > 1030.0 and (g[3:6, 1] >= 1000.0).all()
+
+
+def test_landing_rise_and_kink_find_where_the_rate_turns() -> None:
+    # a foot swinging down into contact at sample 20, then stopped and turned by the ground
+    g = np.concatenate((np.linspace(100.0, -400.0, 21), np.linspace(-300.0, 0.0, 10)))
+    found = events.landing_rise(g, 5, 3, 150.0)
+    assert found is not None and found[0] == 20 and found[1] < len(g)
+    # a shank pushed forward: its rate bends, downwards here
+    g = np.concatenate((np.full(20, -80.0), np.full(12, -220.0)))
+    found = events.landing_kink(g, 5, 3, 60.0)
+    assert found is not None and abs(found[0] - 20) <= 1
+
+
+def test_a_late_swing_bump_is_not_taken_for_the_landing() -> None:
+    # a braking bump 0.1 s before each contact, a third of the landing's jerk
+    batch, ics = make_stream(30.0, 200.0, mount=MOUNT)
+    acc = batch.acc.copy()
+    for ic in ics:
+        i = round((ic - 0.1 - batch.t_s[0]) * 200.0)
+        if 0 <= i < len(acc) - 3:
+            acc[i : i + 2] += 3.0 * G_MPS2 * (MOUNT.as_matrix().T @ np.array([0.0, 0.0, -1.0]))
+    reps = _estimator().push(SampleBatch("foot", batch.t_s, acc, batch.gyr))
+    err = np.array([np.min(np.abs(ics - r.t_ic_s)) for r in reps])
+    assert len(reps) > 25 and np.median(err) <= 0.005 and np.percentile(err, 90) <= 0.02
 
 
 # --------------------------------------------------------------------------- label rules
@@ -401,44 +483,52 @@ def _baseline(**medians: float) -> Baseline:
 
 
 RELAXED = {
+    "landing_deg": 15.0,
     "strike_angle_deg": 14.0,
     "landing_peak_deg": 16.0,
-    "stride_range_deg": 80.0,
-    "pushoff_deg": -62.0,
     "stance_still_dps": 20.0,
-    "midstance_rate_dps": 30.0,
+    "zupt": 1.0,
 }
+WITH_ANKLE = {**RELAXED, "ankle_rom_deg": 40.0}
 
 
-def _label(**changes: float) -> Label:
-    base = _baseline(**RELAXED)
-    return classify({**RELAXED, **changes}, base, EstimatorSettings()).label
+def _label(base_features: dict[str, float] = RELAXED, **changes: float) -> Label:
+    base = _baseline(**base_features)
+    return classify({**base_features, **changes}, base, EstimatorSettings()).label
 
 
-def test_forced_angles_are_judged_on_the_landing_angle_not_the_contact_sample() -> None:
+def test_forced_angles_are_judged_on_the_landing_angle() -> None:
     assert _label() is Label.RELAXED
-    # toes held up into the landing: the approach peak is 10 deg higher
-    assert _label(landing_peak_deg=26.0, stride_range_deg=90.0) is Label.FORCED_DORSIFLEXION
-    assert _label(landing_peak_deg=6.0, stride_range_deg=70.0) is Label.FORCED_PLANTARFLEXION
-    # a contact sample 20 ms late moves the angle at contact, not the landing angle
-    assert _label(strike_angle_deg=4.0) is Label.RELAXED
+    assert _label(landing_deg=22.0) is Label.FORCED_DORSIFLEXION
+    assert _label(landing_deg=8.0) is Label.FORCED_PLANTARFLEXION
+    assert _label(landing_deg=19.0) is Label.RELAXED  # under the 6 deg threshold
 
 
-def test_a_foot_that_never_lies_still_is_rigid_even_when_the_landing_moved() -> None:
-    # a forefoot runner holding the ankle near neutral: the landing moves 9 deg up and the
-    # foot turns with the shank through mid-stance
-    assert _label(stance_still_dps=75.0) is Label.RIGID
-    assert _label(stance_still_dps=75.0, landing_peak_deg=25.0) is Label.RIGID
-    # ... unless the foot swung through more than its relaxed range (a forced landing
-    # slapped down)
-    assert (
-        _label(stance_still_dps=75.0, landing_peak_deg=28.0, stride_range_deg=92.0)
-        is Label.FORCED_DORSIFLEXION
-    )
+def test_a_forced_landing_wins_over_a_foot_that_turns_in_stance() -> None:
+    # a pointed foot pivots on its forefoot: it turns in mid-stance too
+    assert _label(stance_still_dps=80.0) is Label.RIGID
+    assert _label(stance_still_dps=80.0, landing_deg=7.0) is Label.FORCED_PLANTARFLEXION
+    assert _label(stance_still_dps=80.0, landing_deg=19.0) is Label.RIGID
 
 
-def test_a_push_off_that_stops_pointing_is_rigid_but_a_forced_landing_wins() -> None:
-    assert _label(pushoff_deg=-54.0) is Label.RIGID
-    assert _label(pushoff_deg=-54.0, landing_peak_deg=4.0) is Label.FORCED_PLANTARFLEXION
-    # a range that only shrank (pointed toes land lower) is not rigid on its own
-    assert _label(stride_range_deg=60.0) is Label.RELAXED
+def test_adding_a_shank_never_hides_the_rigid_ankle_the_foot_showed() -> None:
+    # the ankle keeps 85 % of its range (not rigid by range), the foot turns with the shank
+    assert _label(WITH_ANKLE, ankle_rom_deg=34.0) is Label.RELAXED
+    assert _label(WITH_ANKLE, ankle_rom_deg=34.0, stance_still_dps=80.0) is Label.RIGID
+    # and the ankle's own range alone shows a rigid ankle the foot did not
+    assert _label(WITH_ANKLE, ankle_rom_deg=28.0) is Label.RIGID
+
+
+def test_the_published_rules_are_what_the_classifier_applies() -> None:
+    from companion.estimator.classify import CRITERIA
+
+    settings = EstimatorSettings()
+    for label, feature, direction, setting, scale, needs in CRITERIA:
+        base_features = WITH_ANKLE if needs == "ankle" else RELAXED
+        need = float(getattr(settings, setting))
+        if scale == "pct":
+            need = need / 100.0 * base_features[feature]
+        just_past = base_features[feature] + direction * (need + 0.2)
+        just_short = base_features[feature] + direction * (need - 0.2)
+        assert _label(base_features, **{feature: just_past}).value == label
+        assert _label(base_features, **{feature: just_short}) is Label.RELAXED

@@ -241,6 +241,8 @@ class MountingFinder:
         self._still_acc = np.zeros(3, dtype=np.int64)
         self._still_gyr = np.zeros(3, dtype=np.int64)
         self._still_n = 0
+        self._observed_to = 0
+        """Stream index up to which samples were looked at for standing."""
         self.tries = 0
 
     def observe(self, acc: np.ndarray, gyr: np.ndarray, filled: np.ndarray) -> None:
@@ -258,6 +260,16 @@ class MountingFinder:
         """A long gap: the window starts again after it."""
         self._next_check = n + self.check_every
 
+    def _observe_upto(self, track: Any, m: int) -> None:
+        """Standing sums over the samples before stream index ``m`` not yet looked at
+        (exactly those, so the sums at a check do not depend on how far the stream has
+        arrived)."""
+        a = max(self._observed_to, track.base)
+        if m > a:
+            r0, r1 = track.row(a), track.row(m)
+            self.observe(track._acc[r0:r1], track._gyr[r0:r1], track._filled[r0:r1])
+        self._observed_to = max(self._observed_to, m)
+
     def _standing(self) -> bool:
         return self._still_n >= STANDING_MIN_S * self.rate_hz
 
@@ -273,6 +285,7 @@ class MountingFinder:
         while self._next_check <= track.n:
             m = self._next_check
             self._next_check += self.check_every
+            self._observe_upto(track, m)
             start = max(track.run_start, m - self.window, track.base)
             if m - start < self.window:
                 continue

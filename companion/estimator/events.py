@@ -66,12 +66,14 @@ def first_contact(
     return int(hits[0]) + first if len(hits) else None
 
 
-def landing_rise(g_ml: np.ndarray, first: int, look: int, rise_dps: float) -> int | None:
+def landing_rise(
+    g_ml: np.ndarray, first: int, look: int, rise_dps: float
+) -> tuple[int, int] | None:
     """Index of the first foot landing in ``g_ml[first:]``: where the sagittal rate
     starts to rise steeply (by ``rise_dps`` within ``look`` samples: the ground stopping a
     foot that swung down, or a forefoot landing turning the heel down), taken at the
-    sample before the steepest step of that rise's first ``look`` samples. Needs
-    ``2 * look`` samples after it."""
+    sample before the steepest step of that rise's first ``look`` samples. Returns it and
+    the index of the sample that confirmed it (``2 * look`` after the rise's start)."""
     n = len(g_ml)
     last = n - 2 * look
     if last <= first:
@@ -82,16 +84,19 @@ def landing_rise(g_ml: np.ndarray, first: int, look: int, rise_dps: float) -> in
         return None
     k = first + int(hits[0])
     # the contact: the sample before the steepest step of that rise
-    return k + int(np.argmax(np.diff(g_ml[k : k + look + 1])))
+    return k + int(np.argmax(np.diff(g_ml[k : k + look + 1]))), k + 2 * look
 
 
-def landing_kink(g_ml: np.ndarray, first: int, look: int, kink_dps: float) -> int | None:
+def landing_kink(
+    g_ml: np.ndarray, first: int, look: int, kink_dps: float
+) -> tuple[int, int] | None:
     """Index of the first landing in ``g_ml[first:]``: where the sagittal rate's trend
     breaks (the ground stops or turns the segment's late-swing rotation: a foot slapped
     flat, a heel turned down, a shank pushed forward), i.e. the first sample whose rate
     differs from the straight line through the rates ``look`` samples before and after it
-    by at least ``kink_dps``, taken where that break is largest within the next ``look``
-    samples. Needs ``2 * look`` samples after it and ``look`` before ``first``."""
+    by at least ``kink_dps``, taken at the sample before the steepest step of the next
+    ``look`` samples. Needs ``look`` samples before ``first``; returns it and the index of
+    the sample that confirmed it."""
     n = len(g_ml)
     lo = max(first, look)
     last = n - 2 * look
@@ -103,8 +108,9 @@ def landing_kink(g_ml: np.ndarray, first: int, look: int, kink_dps: float) -> in
     hits = np.flatnonzero(bend[: last - lo] >= 2.0 * kink_dps)
     if len(hits) == 0:
         return None
-    k = int(hits[0])
-    return lo + k + int(np.argmax(bend[k : k + look + 1]))
+    k = lo + int(hits[0])
+    # the contact: the sample before the steepest single step of that bend
+    return k + int(np.argmax(np.abs(np.diff(g_ml[k : k + look + 1])))), k + 2 * look
 
 
 def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: float) -> int | None:
@@ -200,7 +206,9 @@ class ContactScanner:
 
     Works on the :class:`~companion.estimator.track.SensorTrack`'s buffer (its sagittal
     rate ``g_ml`` and jerk, by stream index). :meth:`scan` returns every contact that the
-    samples so far confirm: ``(ic, decided, ms, impact)``: stream indices of the contact,
+    samples so far confirm, in order, with ``(-1, -1, ms, False)`` for a swing that had
+    none (the chain of strides breaks there): ``(ic, decided, ms, impact)``: stream
+    indices of the contact,
     of the sample that confirmed it, and of the mid-swing before it, and whether an impact
     timed it (its first steep sample: the contact came after the sample before it, so
     half a sample earlier on average) or the sagittal rate did.
@@ -255,10 +263,12 @@ class ContactScanner:
         self._gmin: int | None = None
         self._impact = False
 
-    def _measure_windows(self) -> None:
-        """The largest jerk of every landing window that is complete by now."""
+    def _measure_windows(self, upto: int) -> None:
+        """The largest jerk of every landing window that ends before stream index ``upto``
+        (a fixed point of the stride being searched: the bar does not depend on how far
+        the stream has arrived)."""
         t = self.t
-        while self._windows and self._windows[0][1] < t.n:
+        while self._windows and self._windows[0][1] < min(upto, t.n):
             lo, hi = self._windows.popleft()
             lo = max(lo, t.base)
             if hi > lo:
@@ -267,14 +277,12 @@ class ContactScanner:
 
     def scan(self) -> list[tuple[int, int, int, bool]]:
         t = self.t
-        self._measure_windows()
         out: list[tuple[int, int, int, bool]] = []
         g = t.g_ml
         while True:
             if self._mode == "ic" and self._ms < t.base:
                 # the samples this search needs are gone (only a stalled stream can do that)
-                t.drop("no_contact", t.in_chain)
-                t.break_chain()
+                out.append((-1, -1, self._ms, False))
                 self.restart(max(self._scan, t.base))
             if self._mode == "ms":
                 need = self._scan + self._w_ms
@@ -303,10 +311,10 @@ class ContactScanner:
                 if found is None:
                     return out
                 if found[0] < 0:
-                    # no contact after this swing: the stride chain is broken here
+                    # no contact after this swing: the stride chain is broken here (in
+                    # order with the contacts before it)
                     self._last_contact = None
-                    t.drop("no_contact", t.in_chain)
-                    t.break_chain()
+                    out.append((-1, -1, self._ms, False))
                     self._mode = "ms"
                     self._scan = self._ms + self._w_ms
                     continue
@@ -351,9 +359,10 @@ class ContactScanner:
             return self._learn_contact()
         return self._gated_contact()
 
-    def _landing_min(self, lo: int, hi: int) -> int | None:
+    def _landing_min(self, lo: int, hi: int) -> tuple[int, int] | None:
         """The first sagittal-rate landing (:func:`landing_kink`) in stream indices
-        ``[lo, hi)``, once the samples that confirm it are in."""
+        ``[lo, hi)``, once the samples that confirm it are in, and the index of the sample
+        that did."""
         t = self.t
         look = self._rise_look
         a = max(lo - look, t.run_start, t.base)
@@ -374,7 +383,9 @@ class ContactScanner:
                 look,
                 max(SHANK_KINK_MIN_DPS, SHANK_KINK_SHARE * self._ms_peak),
             )
-        return None if i is None or a + i >= hi else a + i
+        if i is None or a + i[0] >= hi:
+            return None
+        return a + i[0], a + i[1]
 
     def _impact_near(self, lo: int, hi: int) -> tuple[int, float] | None:
         """The largest jerk in ``[lo, hi]`` and the onset of its rising edge."""
@@ -418,9 +429,9 @@ class ContactScanner:
             if imp[1] >= self._impact_min:
                 found["impact"] = imp[0]
                 self._impacts.append(imp[1])
-        m = self._landing_min(descent, stop + 1)
-        if m is not None:
-            found["rate"] = m
+        landing = self._landing_min(descent, stop + 1)
+        if landing is not None:
+            found["rate"] = landing[0]
         if not found:
             return (-1, -1)
         for kind, ic in found.items():
@@ -496,6 +507,7 @@ class ContactScanner:
 
     def _gated_contact(self) -> tuple[int, int] | None:
         t = self.t
+        self._measure_windows(self._ms)
         lo, hi = self._gate()
         if not self._gate_seen:
             # the runner's impact size: the largest jerk of the whole landing window after
@@ -527,16 +539,16 @@ class ContactScanner:
             if t.n <= hi + w_imp:
                 return None
         # no impact: the sagittal rate's landing in the gate, else its lowest sample there
-        m = self._landing_min(lo, hi + 1)
+        found = self._landing_min(lo, hi + 1)
         look = 2 * self._rise_look
-        if m is None:
+        if found is None:
             if t.n <= hi + look:
                 return None
             a = min(max(lo, t.base), hi)
             m = a + int(np.argmin(t.g_ml[t.row(a) : t.row(hi) + 1]))
             decided = hi + look
         else:
-            decided = m + look
+            m, decided = found
         self._impact = False
         self._timing.append(m - self._ms)
         return m, max(decided, hi + w_imp) if self.use_impacts else decided

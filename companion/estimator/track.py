@@ -347,8 +347,6 @@ class SensorTrack:
         if len(idx):
             last = rows + int(idx[-1])
             self._raw_last = (self._acc[last].copy(), self._gyr[last].copy())
-        if self.rotation is None:
-            self.mounting.observe(self._acc[sl], self._gyr[sl], self._filled[sl])
         self.n_in += m
         ready = self._unclip_rows()
         if self._refill_open is not None:
@@ -447,6 +445,10 @@ class SensorTrack:
         self.derive_gml()
         out = []
         for ic, decided, ms, impact in self.scanner.scan():
+            if ic < 0:  # a swing without a contact: the chain of strides breaks
+                self.drop("no_contact", self.in_chain)
+                self.break_chain()
+                continue
             rep = self._on_contact(ic, decided, ms, -0.5 if impact else 0.0)
             if rep is not None:
                 out.append(rep)
