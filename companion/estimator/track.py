@@ -65,8 +65,9 @@ LOST_LANDING_MS = 40.0
 """More bridged samples than this from the landing's approach to toe-off and the stride's
 landing and stance features are not reported."""
 BASELINE_SKIP = 8
-"""A run's first strides are not learned from: the runner settles into the pace, and the
-estimator is still learning the landings and the tilt anchor's offset."""
+"""A run's first strides (at most this many, and at most half the baseline's) are not
+learned from: the runner settles into the pace, and the estimator is still learning the
+landings and the tilt anchor's offset."""
 APPROACH_S = 0.2
 """Angles are computed from this long before a stride's IC (the landing's approach)."""
 ANCHOR_HALF_S = 0.01
@@ -203,7 +204,11 @@ class SensorTrack:
         self.baseline = (
             baseline
             if baseline is not None
-            else Baseline(info.segment, settings.baseline_strides, skip=BASELINE_SKIP)
+            else Baseline(
+                info.segment,
+                settings.baseline_strides,
+                skip=min(BASELINE_SKIP, (settings.baseline_strides + 1) // 2),
+            )
         )
         self.strides_reported = 0
         self._last_label: tuple[float, Label, float] | None = None
