@@ -94,9 +94,10 @@ def status_text(source: Any, pipeline: Any, now_mono: float) -> str:
         st = link.stats
         batt = f" batt {st.battery_pct}%" if st.battery_pct is not None else ""
         label = pipeline.last_label.get(name, "-")
+        bad = f" bad {link.bad_notifications}" if link.bad_notifications else ""
         parts.append(
             f"{name}: {st.state} {st.rate_hz(now_mono):5.1f} Hz loss "
-            f"{100 * link.clock.loss_fraction:4.1f}%{batt} strides "
+            f"{100 * link.clock.loss_fraction:4.1f}%{bad}{batt} strides "
             f"{pipeline.summary.strides[name]} last {label}"
         )
     return " | ".join(parts)
@@ -244,6 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         d["lost_samples"] = {n: lk.clock.lost_samples for n, lk in links.items()}
         d["lost_notifications"] = {n: lk.clock.lost_frames for n, lk in links.items()}
         d["reconnects"] = {n: lk.stats.reconnects for n, lk in links.items()}
+        d["bad_notifications"] = {n: lk.bad_notifications for n, lk in links.items()}
         sys.stdout.write(json.dumps(d) + "\n")
     else:
         for line in summary.lines():
@@ -252,7 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             _out(
                 f"  {name} link: {lk.clock.lost_samples} samples lost "
                 f"({100 * lk.clock.loss_fraction:.2f}%, {lk.clock.lost_frames} notifications), "
-                f"{lk.stats.reconnects} reconnects"
+                f"{lk.stats.reconnects} reconnects, "
+                f"{lk.bad_notifications} bad notifications skipped"
             )
         _out(f"recording: {out_path} ({written} samples); replay it with `companion replay`")
     if args.save_profile:
