@@ -615,3 +615,76 @@ def test_polar_decoder_puts_acc_on_gyro_times_and_finds_lost_frames() -> None:
     np.testing.assert_allclose(t_out, idx / 208.0, atol=1e-6)  # ns rounding of 208 Hz
     # acc interpolated from 52 Hz: close to the true signal (slow here), on gyro times
     np.testing.assert_allclose(a_out, acc[idx], atol=0.01)
+
+
+class _PolarClient:
+    """Just enough of a BleakClient for ``PolarPmdProfile.start`` against a peripheral;
+    ``tamper`` changes the device's control point answers on the way."""
+
+    def __init__(self, periph: pp.PolarPeripheral, tamper: object = None) -> None:
+        self.periph = periph
+        self.tamper = tamper
+        self.handlers: dict[str, object] = {}
+
+    async def start_notify(self, uuid: str, handler: object) -> None:
+        self.handlers[uuid] = handler
+
+    async def write_gatt_char(self, uuid: str, data: bytes, response: bool = True) -> None:
+        for cu, payload in self.periph.write(uuid, bytes(data)):
+            if self.tamper is not None:
+                payload = self.tamper(payload)  # type: ignore[operator]
+            self.handlers[cu](None, bytearray(payload))  # type: ignore[operator]
+
+
+def _polar_start(tamper: object = None) -> pp.PolarDecoder:
+    import asyncio
+
+    t, acc, gyr = _samples(50)
+    prof = pp.PolarPmdProfile()
+    prof.response_timeout_s = 0.5
+    client = _PolarClient(prof.peripheral(t, acc, gyr), tamper)
+    asyncio.run(prof.start(client, 200.0, lambda _u, _d: None))  # type: ignore[arg-type]
+    assert prof._decoder is not None
+    return prof._decoder
+
+
+def test_polar_start_takes_rates_and_factors_from_the_device() -> None:
+    dec = _polar_start()
+    assert (dec.acc_rate_hz, dec.gyr_rate_hz) == (50.0, 200.0)
+    assert dec.acc_factor == pytest.approx(8 / 32768) and dec.gyr_factor == pytest.approx(
+        2000 / 32768
+    )
+
+
+def _set_factor(value: float) -> object:
+    def tamper(answer: bytes) -> bytes:
+        if answer[1] == pp.OP_START:
+            return answer[:5] + pp.build_settings({pp.SET_FACTOR: [value]})
+        return answer
+
+    return tamper
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"), 0.0, -0.5, 1e9])
+def test_polar_start_refuses_a_scale_factor_that_cannot_be_right(factor: float) -> None:
+    with pytest.raises(SensorError, match="scale factor of"):
+        _polar_start(_set_factor(factor))
+
+
+def test_polar_start_says_when_an_answer_cannot_be_read() -> None:
+    def cut(answer: bytes) -> bytes:  # a settings record cut short
+        return answer[:-1] if answer[1] == pp.OP_GET_SETTINGS else answer
+
+    with pytest.raises(SensorError, match="answer to the accelerometer request cannot be read"):
+        _polar_start(cut)
+
+
+def test_polar_start_ignores_settings_values_that_cannot_be_meant() -> None:
+    def zero_rates(answer: bytes) -> bytes:  # rates 0 and 65535 Hz, ranges 0 only
+        if answer[1] != pp.OP_GET_SETTINGS:
+            return answer
+        bad = {pp.SET_RATE: [0, 65535], pp.SET_RANGE: [0], pp.SET_SECURITY: [7]}
+        return answer[:5] + pp.build_settings(bad)
+
+    dec = _polar_start(zero_rates)  # the defaults instead: no division by zero, no log(0)
+    assert (dec.acc_rate_hz, dec.gyr_rate_hz) == (52.0, 200.0)
