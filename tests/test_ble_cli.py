@@ -79,9 +79,11 @@ def test_run_refuses_a_time_that_is_not_positive(
     cfg.write_text(
         '[[sensors]]\nname = "foot"\nprofile = "open_imu"\n[voice]\noutput = "console"\n'
     )
-    assert main(["run", "--config", str(cfg), *flag]) == 4
+    with pytest.raises(SystemExit) as exc:  # refused as the command line is read
+        main(["run", "--config", str(cfg), *flag])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert flag[0] in err and "positive" in err
+    assert f"argument {flag[0]}: {flag[1]}: must be between" in err
 
 
 def test_scan_config_lines_pin_the_device() -> None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from companion.cli import Bounded
 from companion.errors import SensorError
 
 log = logging.getLogger("companion.ble")
@@ -34,8 +35,6 @@ def _out(text: str) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     from companion.source.ble.scan import scan
 
-    if args.seconds <= 0:
-        raise SensorError(f"--seconds {args.seconds}: scan for a positive number of seconds")
     _out(f"scanning for {args.seconds:g} s ...")
     found = asyncio.run(scan(args.seconds))
     if not found:
@@ -186,12 +185,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "no sensor is pinned in the config: add a [[sensors]] table (run `companion scan` "
             "to get the lines for a nearby sensor, see config.example.toml)"
         )
-    if args.seconds is not None and args.seconds <= 0:
-        raise SensorError(f"--seconds {args.seconds}: give a positive stream time")
-    if not args.connect_timeout > 0:
-        raise SensorError(
-            f"--connect-timeout {args.connect_timeout}: give a positive time in seconds"
-        )
     library = load_checked_library(cfg)
     status = StatusLine(sys.stdout, enabled=sys.stdout.isatty() and not args.json)
     on_event: Callable[[dict[str, Any]], None] | None = None
@@ -276,7 +269,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "scan", help="list nearby sensors of a known profile and the config lines that pin one"
     )
-    p.add_argument("--seconds", type=float, default=5.0, help="how long to scan (default 5)")
+    p.add_argument(
+        "--seconds", type=Bounded(0.1, 600.0, "s"), default=5.0, help="how long to scan (default 5)"
+    )
     p.set_defaults(func=cmd_scan)
 
     p = subparsers.add_parser(
@@ -293,11 +288,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", metavar="CSV", help="recording path (default: recording.dir/run-*.csv)")
     p.add_argument(
-        "--seconds", type=float, default=None, help="stop after this much stream time (s)"
+        "--seconds",
+        type=Bounded(0.1, 86400.0, "s"),
+        default=None,
+        help="stop after this much stream time (s)",
     )
     p.add_argument(
         "--connect-timeout",
-        type=float,
+        type=Bounded(0.5, 600.0, "s"),
         default=20.0,
         help="seconds to find and connect each sensor at the start (default 20)",
     )
