@@ -120,6 +120,8 @@ class SensorLink:
         self.stats = LinkStats(address=settings.address)
         self.bad_notifications = 0
         """Notifications that could not be decoded, skipped (the run's summary shows them)."""
+        self.decoder_faults = 0
+        """Of those, the ones a decoder failed on with anything but a SensorError (a bug)."""
         self.last_arrival_mono = 0.0
         self._closing = False
         self._announce_up = False
@@ -155,6 +157,7 @@ class SensorLink:
         self.bad_notifications += 1
         n = self.bad_notifications
         if bug:
+            self.decoder_faults += 1
             log.error(
                 "%s: skipped a notification the decoder failed on (a bug; please report it "
                 "with this log): %r",
