@@ -90,7 +90,7 @@ def test_every_frame_type_byte_is_read_or_refused(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", PROFILE_KEYS)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_a_bad_notification_is_counted_and_skipped_and_nothing_is_lost(
     key: str, data: st.DataObject
@@ -114,7 +114,7 @@ def test_a_bad_notification_is_counted_and_skipped_and_nothing_is_lost(
 
 
 @pytest.mark.parametrize("key", PROFILE_KEYS)
-@NOTIFICATIONS
+@settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_any_notifications_keep_the_time_line_increasing(key: str, data: st.DataObject) -> None:
     """Whatever arrives, through decode, clock and emit: nothing escapes, each sensor's
