@@ -100,7 +100,7 @@ def feed_live(stream: Stream, ops: list, tally: Tally) -> None:
     """Through decode, clock and emit: nothing escapes, time strictly increases."""
     link, out = live(stream, ops)
     tally.errors["bad notifications (counted, skipped)"] += link.bad_notifications
-    tally.errors["notifications decoded"] += len(ops) - link.bad_notifications
+    tally.errors["notifications accepted (data, or not data)"] += len(ops) - link.bad_notifications
     tally.errors["samples emitted"] += len(out)
     tally.errors["clock jumps re-anchored"] += link.clock.clock_jumps
 
