@@ -425,9 +425,10 @@ class _Stream:
 
 
 # ----------------------------------------------------------------------------- decoder
-CLOCK_RESET_NS = NS
+CLOCK_RESET_NS = 2 * NS
 """A frame this much older than the last one of its stream means the device clock was
-set back (a repeated or late frame is at most a few frames older)."""
+set back (a repeated or late frame is at most a few frames older); the same 2 s as
+:class:`~companion.source.ble.clock.SensorClock`'s ``reset_tolerance_s``."""
 MAX_PENDING_S = 5.0
 """Longest one measurement's samples wait for the other's to be fused with (a stream
 that stopped would otherwise fill memory)."""
