@@ -12,13 +12,16 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from companion import __version__
 from companion.errors import CompanionError
+from companion.settings import range_text
 
 log = logging.getLogger("companion")
 
@@ -36,15 +39,32 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (see config.example.toml)")
 
 
-def _seed(text: str) -> int:
-    """argparse type of a random seed: a whole number >= 0 (what numpy accepts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give a seed >= 0")
-    return value
+@dataclass(frozen=True)
+class Bounded:
+    """argparse type of a numeric option: a number from ``lo`` to ``hi`` (``unit`` for the
+    message), a whole one when ``integer``. Anything else is refused while the command
+    line is read, before any work starts, with what is allowed. Every numeric option has
+    one (a test walks them all)."""
+
+    lo: float
+    hi: float
+    unit: str = ""
+    integer: bool = False
+
+    def __call__(self, text: str) -> float:
+        allowed = range_text(self.lo, self.hi, self.unit)
+        try:
+            value = int(text) if self.integer else float(text)
+        except ValueError:
+            kind = "a whole number" if self.integer else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}; give {allowed}") from None
+        if not (math.isfinite(value) and self.lo <= value <= self.hi):
+            raise argparse.ArgumentTypeError(f"{text}: must be {allowed}")
+        return value
+
+
+SEED = Bounded(0, 2**32 - 1, integer=True)
+"""A random seed (numpy takes any whole number >= 0; this many are plenty)."""
 
 
 def _stdout_line(text: str) -> None:
@@ -192,25 +212,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a simulated 3-minute run through the whole pipeline")
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
     p.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
-    p.add_argument("--seed", type=_seed, default=7, help="simulated runner's seed (>= 0)")
+    p.add_argument("--seed", type=SEED, default=7, help="simulated runner's seed (>= 0)")
     p.add_argument("--audio-device", help="output device name or index")
     _add_config(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("simulate", help="write a simulated recording and its ground truth")
     p.add_argument("--out", required=True, help="recording CSV to write")
-    p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--rate", type=float, default=200.0, help="sampling rate, Hz")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (>= 0)")
+    p.add_argument("--minutes", type=Bounded(0.01, 360.0, "min"), default=3.0)
+    p.add_argument(
+        "--rate", type=Bounded(25.0, 2000.0, "Hz"), default=200.0, help="sampling rate, Hz"
+    )
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (>= 0)")
     p.add_argument(
         "--faults",
         default="",
         help="e.g. 'rigid@60-90,forced_dorsiflexion@100-130' (seconds from the start)",
     )
     p.add_argument("--sensors", default="foot", help="foot, shank, or foot,shank")
-    p.add_argument("--cadence", type=float, default=170.0, help="steps/min")
+    p.add_argument(
+        "--cadence", type=Bounded(120.0, 240.0, "steps/min"), default=170.0, help="steps/min"
+    )
     p.add_argument("--strike", default="rearfoot", choices=("rearfoot", "midfoot", "forefoot"))
-    p.add_argument("--loss", type=float, default=0.0, help="fraction of packets lost (0-0.5)")
+    p.add_argument(
+        "--loss", type=Bounded(0.0, 0.5), default=0.0, help="fraction of packets lost (0-0.5)"
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("replay", help="push a recording through the same pipeline as a live run")

@@ -21,7 +21,7 @@ from typing import Any, get_args, get_origin
 from companion.coach.settings import CoachSettings
 from companion.errors import ConfigError
 from companion.estimator.settings import EstimatorSettings
-from companion.settings import setting
+from companion.settings import range_text, setting
 from companion.source.settings import RecordingSettings, RunSettings, SensorSettings
 from companion.voice.settings import VoiceSettings
 
@@ -144,7 +144,6 @@ def _build(cls: Any, table: dict[str, Any], prefix: str, problems: list[str]) ->
         if len(problems) > n_before:
             continue
         meta = field.metadata
-        unit = f" {meta['unit']}" if meta.get("unit") else ""
         if meta.get("choices") is not None and out not in meta["choices"]:
             close = difflib.get_close_matches(str(out), [str(c) for c in meta["choices"]], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -154,12 +153,8 @@ def _build(cls: Any, table: dict[str, Any], prefix: str, problems: list[str]) ->
         lo, hi = meta.get("min"), meta.get("max")
         is_num = isinstance(out, (int, float)) and not isinstance(out, bool)
         if is_num and ((lo is not None and out < lo) or (hi is not None and out > hi)):
-            rng = (
-                f"between {lo} and {hi}"
-                if lo is not None and hi is not None
-                else (f">= {lo}" if lo is not None else f"<= {hi}")
-            )
-            problems.append(f"{key} = {out!r}: must be {rng}{unit}")
+            allowed = range_text(lo, hi, meta.get("unit", ""))
+            problems.append(f"{key} = {out!r}: must be {allowed}")
             continue
         kwargs[name] = out
     try:

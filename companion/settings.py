@@ -28,3 +28,12 @@ def setting(
     if dataclasses.is_dataclass(default):
         return dataclasses.field(default_factory=lambda: default, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def range_text(lo: float | None, hi: float | None, unit: str = "") -> str:
+    """What a range allows, for messages: ``between 1 and 20 s``, ``>= 0``, ``<= 5 Hz``."""
+    if lo is not None and hi is not None:
+        text = f"between {lo} and {hi}"
+    else:
+        text = f">= {lo}" if lo is not None else f"<= {hi}"
+    return f"{text} {unit}" if unit else text

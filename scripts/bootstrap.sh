@@ -44,7 +44,10 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing companion and its dependencies into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+  # setuptools' "Editable installation" notice is about folders named like the package in
+  # the working directory: here that folder is the package itself, so it is only noise
+  PYTHONWARNINGS="ignore:Editable installation:UserWarning" \
+    "$VENV/bin/python" -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
 

@@ -11,7 +11,8 @@ characteristics (ReadValue, WriteValue, StartNotify/StopNotify; notifications ar
 
 Behind each device sits the profile's own :class:`Peripheral` (the encoder), fed
 from a recording and advanced in wall time times ``speed``; the scenario can drop
-chosen notifications and take the device away for a while (link lost).
+chosen notifications, send bad ones after chosen ones (``inject``: number -> hex), and
+take the device away for a while (link lost).
 
 Run as a process (``python tests/_fake_bluez.py SCENARIO.json``) on the bus named
 by ``DBUS_SYSTEM_BUS_ADDRESS``; it prints ``READY`` once it owns ``org.bluez``.
@@ -308,6 +309,7 @@ class SimDevice:
         self.advertised_uuids = self.spec.get("advertised_uuids", list(self.periph.services))
         self.speed = float(self.spec.get("speed", 1.0))
         self.drop = set(self.spec.get("drop", []))
+        self.inject = {int(k): bytes.fromhex(v) for k, v in self.spec.get("inject", {}).items()}
         self.rate_hz = self.periph.rate_hz
 
     def export(self, bus: MessageBus) -> None:
@@ -375,6 +377,9 @@ class SimDevice:
                 self.dropped += 1
                 continue
             self.chars[cuuid].notify(payload)
+            junk = self.inject.get(self.sent)
+            if junk is not None:  # a bad notification after this one (corrupt firmware)
+                self.chars[cuuid].notify(junk)
 
 
 class FakeBlueZ:

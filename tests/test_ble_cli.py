@@ -33,6 +33,25 @@ def test_status_line_off_terminal_prints_cues_as_plain_lines(
     assert capsys.readouterr().out == "[   1.0 s] heel_down: Heel down.\n"
 
 
+def test_status_line_shows_bad_notifications_once_there_are_some() -> None:
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from companion.source.ble.cli import status_text
+    from companion.source.ble.source import LinkStats
+
+    link = SimpleNamespace(
+        stats=LinkStats(state="up", battery_pct=71),
+        clock=SimpleNamespace(loss_fraction=0.0),
+        bad_notifications=0,
+    )
+    source = SimpleNamespace(links={"foot": link})
+    pipeline = SimpleNamespace(last_label={}, summary=SimpleNamespace(strides=Counter()))
+    assert "bad" not in status_text(source, pipeline, 0.0)
+    link.bad_notifications = 3
+    assert "loss  0.0% bad 3 batt 71%" in status_text(source, pipeline, 0.0)
+
+
 def test_run_without_a_pinned_sensor_says_how_to_pin_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,9 +79,11 @@ def test_run_refuses_a_time_that_is_not_positive(
     cfg.write_text(
         '[[sensors]]\nname = "foot"\nprofile = "open_imu"\n[voice]\noutput = "console"\n'
     )
-    assert main(["run", "--config", str(cfg), *flag]) == 4
+    with pytest.raises(SystemExit) as exc:  # refused as the command line is read
+        main(["run", "--config", str(cfg), *flag])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert flag[0] in err and "positive" in err
+    assert f"argument {flag[0]}: {flag[1]}: must be between" in err
 
 
 def test_scan_config_lines_pin_the_device() -> None:

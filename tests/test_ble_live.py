@@ -274,6 +274,33 @@ def test_lost_notifications_are_gaps_with_the_right_count(
     assert gap_starts == [8 * 32, 8 * 200, 8 * 401]
 
 
+def test_bad_notifications_are_counted_and_skipped_and_the_run_goes_on(
+    env: str,
+    sim_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = bytes.fromhex("01 01 0000 00000000 8813 10 10") + bytes(12)
+    junk = {  # after notification number: what a corrupt firmware or link sends
+        "10": "",  # empty
+        "50": "0102",  # shorter than a header
+        "120": "ff" * 40,  # random bytes
+        "300": "02" + good.hex()[2:],  # an unknown format
+        "301": good.hex()[:-4],  # a sample cut short
+    }
+    dev = _device("open_imu", sim_csv, inject=junk, peripheral={"samples_per_packet": 8})
+    with fake_bluez(env, {"devices": [dev]}, tmp_path):
+        _, summary, live, _ = _run(capsys, tmp_path, _config(tmp_path, "open_imu"))
+    assert summary["bad_notifications"]["foot"] == len(junk)
+    assert summary["lost_samples"]["foot"] == 0
+    sim = read_recording(sim_csv).data["foot"]
+    rec = live.data["foot"]
+    assert len(rec) == int(np.sum(sim.t_s < STOP_S))  # every sample, none invented
+    np.testing.assert_allclose(rec.t_s, sim.t_s[: len(rec)], atol=1e-9)
+    assert "skipped a bad notification (1 so far): open_imu packet of 0 bytes" in caplog.text
+
+
 def test_link_drop_reconnects_and_the_recording_continues(
     env: str, sim_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

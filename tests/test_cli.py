@@ -158,7 +158,7 @@ def test_cues_say_a_typo_suggests_the_cue(console_config: Path) -> None:
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "did you mean 'relax_ankle'" in res.stderr
     res = companion("cues", "say", "relax_ankle", "--times", "0", "--config", str(console_config))
-    assert res.returncode == 1 and "--times 0" in res.stderr
+    assert res.returncode == 2 and "argument --times: 0: must be between 1 and 100" in res.stderr
 
 
 def test_replay_warns_when_metadata_rate_contradicts_the_samples(
@@ -180,7 +180,7 @@ def test_replay_warns_when_metadata_rate_contradicts_the_samples(
 def test_a_negative_seed_is_a_usage_error(tmp_path: Path, command: tuple[str, ...]) -> None:
     res = companion(*command, "--seed", "-5", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "give a seed >= 0" in res.stderr
+    assert "argument --seed: -5: must be between 0 and 4294967295" in res.stderr
 
 
 def test_run_with_a_cue_missing_from_the_library_fails_before_connecting(tmp_path: Path) -> None:
@@ -297,8 +297,11 @@ def test_verbose_works_before_or_after_the_command(argv: list[str], level: int) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--runners", "0"], "--runners must be >= 1"),
-        (["--jitter", "0.9"], "--jitter 0.9: give 0 to 0.45 sample periods"),
+        (["--runners", "0"], "argument --runners: 0: must be between 1 and 1000"),
+        (
+            ["--jitter", "0.9"],
+            "argument --jitter: 0.9: must be between 0.0 and 0.45 sample periods",
+        ),
     ],
 )
 def test_evaluate_refuses_bad_arguments_clearly(args: list[str], message: str) -> None:

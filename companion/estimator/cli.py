@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from companion.cli import SEED, Bounded
 from companion.errors import ConfigError
 from companion.estimator.evaluate import MAX_JITTER_PERIODS
 
@@ -35,21 +36,31 @@ def register(subparsers: Any) -> None:
             "latency and false cues per 10 minutes of relaxed running."
         ),
     )
-    p.add_argument("--runners", type=int, default=20, help="simulated runners (default 20)")
-    p.add_argument("--minutes", type=float, default=4.0, help="minutes per run with faults")
+    p.add_argument(
+        "--runners",
+        type=Bounded(1, 1000, integer=True),
+        default=20,
+        help="simulated runners (default 20)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=Bounded(2.0, 60.0, "min"),
+        default=4.0,
+        help="minutes per run with faults (at least 2: the baseline needs the first minute)",
+    )
     p.add_argument(
         "--relaxed-minutes",
-        type=float,
+        type=Bounded(0.0, 60.0, "min"),
         default=3.0,
         help="minutes of a fully relaxed run per runner, for false cues (0 = skip)",
     )
     p.add_argument(
         "--setups", default="foot,shank,foot+shank", help="foot, shank, foot+shank (comma list)"
     )
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=SEED, default=1)
     p.add_argument(
         "--jitter",
-        type=float,
+        type=Bounded(0.0, 0.45, "sample periods"),
         default=MAX_JITTER_PERIODS,
         help="largest timestamp jitter (std, in sample periods) of a runner; each runner "
         f"gets a random one up to it (default {MAX_JITTER_PERIODS:g}, at most 0.45)",
@@ -63,13 +74,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from companion.config import load_config
     from companion.estimator.evaluate import evaluate, format_tables
 
-    if args.runners < 1 or args.minutes < 2.0 or args.relaxed_minutes < 0:
-        raise ConfigError(
-            "--runners must be >= 1, --minutes >= 2 (the baseline needs the first minute) "
-            "and --relaxed-minutes >= 0"
-        )
-    if not 0.0 <= args.jitter <= 0.45:
-        raise ConfigError(f"--jitter {args.jitter}: give 0 to 0.45 sample periods")
     setups = _setups(args.setups)
     cfg = load_config(args.config)
 

@@ -227,7 +227,9 @@ def _sensor_infos(
 
         def bad(key: str, problem: str, name: str = name) -> RecordingError:
             k = f"sensor.{name}.{key}"
-            return RecordingError(path, meta_line.get(k), f"metadata {k} = {meta[k]!r}: {problem}")
+            return RecordingError(
+                path, meta_line.get(k), f"metadata {k} = {_clip(meta[k])!r}: {_clip(problem, 300)}"
+            )
 
         rate = vals["rate_hz"]
         try:
@@ -266,22 +268,69 @@ def _sensor_infos(
     return infos
 
 
-def _gunzip(p: str, raw: bytes) -> bytes:
-    """The text of a gzip-compressed recording; one cut short (a copy that did not finish)
-    gives what could be read, with a :class:`TruncatedRecordingWarning`."""
-    d = zlib.decompressobj(wbits=31)
+def _clip(text: str, most: int = 60) -> str:
+    """A value quoted in a message, cut to ``most`` characters (a line can be megabytes)."""
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_CHUNK = 1 << 16
+
+
+def _gunzip(p: str, raw: bytes) -> tuple[bytes, bool]:
+    """The text of a gzip-compressed recording (every member of the file), and whether it
+    was cut short. A stream cut short (a copy that did not finish) or damaged part-way
+    gives what could be read before, with a :class:`TruncatedRecordingWarning`."""
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        d = zlib.decompressobj(wbits=31)
+        problem = None
+        try:
+            for a in range(pos, len(raw), _GZIP_CHUNK):
+                out.append(d.decompress(raw[a : a + _GZIP_CHUNK]))
+                if d.eof:
+                    break
+        except zlib.error as exc:
+            problem = f"the gzip data is damaged ({exc})"
+        if problem is None and not d.eof:
+            problem = "the gzip stream is cut short"
+        if problem is not None:
+            if not any(out):
+                raise RecordingError(p, None, f"{problem}; no samples to read") from None
+            warnings.warn(
+                f"{p}: {problem}; the data up to there was kept",
+                TruncatedRecordingWarning,
+                stacklevel=3,
+            )
+            return b"".join(out), True
+        rest = d.unused_data
+        pos = len(raw) - len(rest)
+        if not rest.startswith(_GZIP_MAGIC):  # one member, or the last of several
+            if rest.strip(b"\x00"):
+                warnings.warn(
+                    f"{p}: {len(rest)} bytes after the gzip data were ignored",
+                    RecordingWarning,
+                    stacklevel=3,
+                )
+            return b"".join(out), False
+
+
+def _decode(p: str, raw: bytes, cut: bool) -> tuple[str, bool]:
+    """UTF-8 text of a recording, and whether it is cut short. Bytes cut off inside a
+    character at the very end are a cut (the line is then dropped as truncated); bad
+    bytes anywhere else are a :class:`RecordingError` naming the line."""
     try:
-        out = d.decompress(raw)
-    except zlib.error as exc:
-        raise RecordingError(p, None, f"gzip data is damaged ({exc}); no samples to read") from None
-    if not d.eof:
-        warnings.warn(
-            f"{p}: the gzip stream is cut short; the data up to the cut was kept",
-            TruncatedRecordingWarning,
-            stacklevel=3,
-        )
-        # the last line is then cut too: drop it with the usual warning below
-    return out
+        return raw.decode("utf-8"), cut
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(raw):
+            return raw[: exc.start].decode("utf-8"), True
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RecordingError(
+            p,
+            line,
+            f"not a text file: byte {raw[exc.start]:#04x} is not UTF-8 (is it a recording CSV?)",
+        ) from None
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -294,15 +343,15 @@ def read_recording(path: str | Path) -> Recording:
     try:
         with open(p, "rb") as fh:
             raw = fh.read()
-        if raw[:2] == b"\x1f\x8b":  # gzip (``.csv.gz``), whatever the name says
-            raw = _gunzip(p, raw)
-        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise RecordingError(p, None, "file not found") from None
-    except UnicodeDecodeError:
-        raise RecordingError(p, None, "not a text file (is it a recording CSV?)") from None
     except OSError as exc:
         raise RecordingError(p, None, f"cannot read: {exc.strerror or exc}") from None
+    cut = False
+    if raw[:2] == _GZIP_MAGIC:  # gzip (``.csv.gz``), whatever the name says
+        raw, cut = _gunzip(p, raw)
+    text, cut = _decode(p, raw, cut)
+    text = text.removeprefix("\ufeff")  # a byte order mark (a spreadsheet's "CSV UTF-8")
 
     if not text.strip():
         raise RecordingError(
@@ -340,12 +389,15 @@ def read_recording(path: str | Path) -> Recording:
     last_t: dict[str, float] = {}
     last_line = len(lines)  # 1-based number of the final line
     for lineno in range(first_data + 1, len(lines) + 1):
-        raw = lines[lineno - 1].rstrip("\r")
-        if not raw.strip():
+        row = lines[lineno - 1].rstrip("\r")
+        if not row.strip():
             continue
         is_last = lineno == last_line
-        parts = raw.split(",")
+        parts = row.split(",")
         try:
+            if is_last and cut and not ends_with_newline:
+                # the stream was cut: a last line that parses may still be cut in a number
+                raise RecordingError(p, lineno, "the file was cut inside this line")
             if len(parts) != ncols:
                 raise RecordingError(p, lineno, f"expected {ncols} values, found {len(parts)}")
             vals = []
@@ -355,11 +407,11 @@ def read_recording(path: str | Path) -> Recording:
                     v = float(s)
                 except ValueError:
                     raise RecordingError(
-                        p, lineno, f"column {header[c]}: {s.strip()!r} is not a number"
+                        p, lineno, f"column {header[c]}: {_clip(s.strip())!r} is not a number"
                     ) from None
                 if not np.isfinite(v):
                     raise RecordingError(
-                        p, lineno, f"column {header[c]}: {s.strip()!r} is not finite"
+                        p, lineno, f"column {header[c]}: {_clip(s.strip())!r} is not finite"
                     )
                 vals.append(v)
         except RecordingError as exc:
@@ -382,7 +434,7 @@ def read_recording(path: str | Path) -> Recording:
             raise RecordingError(
                 p,
                 lineno,
-                f"time goes backwards for sensor {name!r}: t_s {t!r} after {prev!r}"
+                f"time goes backwards for sensor {_clip(name)!r}: t_s {t!r} after {prev!r}"
                 " (each sensor's t_s must strictly increase)",
             )
         last_t[name] = t
@@ -398,15 +450,16 @@ def read_recording(path: str | Path) -> Recording:
     lo, hi = RATE_RANGE_HZ
     for name, info in list(infos.items()):
         t = data[name].t_s
-        est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+        with np.errstate(over="ignore"):  # times 1e308 apart: no rate (caught below)
+            est = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else 0.0
         key = f"sensor.{name}.rate_hz"
         if info.rate_hz <= 0:
             if est <= 0:
                 raise RecordingError(
                     p,
                     None,
-                    f"sensor {name!r} has a single sample and no {key} metadata, so its rate "
-                    "is unknown; add that line (Hz)",
+                    f"sensor {_clip(name)!r} has a single sample and no {key} metadata, so its "
+                    "rate is unknown; add that line (Hz)",
                 )
             log.info("%s: no rate for %s in metadata; estimated %.1f Hz", p, name, est)
             infos[name] = info = SensorInfo(
@@ -417,7 +470,7 @@ def read_recording(path: str | Path) -> Recording:
             raise RecordingError(
                 p,
                 meta_line.get(key),
-                f"sensor {name!r}: {said} {info.rate_hz:g} Hz; strides can be found from "
+                f"sensor {_clip(name)!r}: {said} {info.rate_hz:g} Hz; strides can be found from "
                 f"{lo:g} to {hi:g} Hz (is the rate, or t_s, in the right unit?)",
             )
         if key in meta and est > 0 and abs(est / info.rate_hz - 1.0) > RATE_MISMATCH:

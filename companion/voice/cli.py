@@ -7,6 +7,7 @@ import difflib
 import time
 from typing import Any
 
+from companion.cli import Bounded
 from companion.errors import CompanionError
 
 
@@ -70,8 +71,6 @@ def cmd_cues_say(args: argparse.Namespace) -> int:
             f"no cue {args.id!r} in {lib.path}{hint}; cues: {', '.join(sorted(lib.ids))}"
             " (`companion cues list` prints them)"
         )
-    if args.times < 1:
-        raise CompanionError(f"--times {args.times}: say it at least once (--times 1 or more)")
     sink = make_sink(cfg.voice, lib, console=_out, audio_device=args.audio_device)
     try:
         for _ in range(args.times):
@@ -128,7 +127,12 @@ def register(subparsers: Any) -> None:
 
     q = sub.add_parser("say", help="play one cue now (hear how it sounds)")
     q.add_argument("id", help="cue id, e.g. relax_ankle")
-    q.add_argument("--times", type=int, default=1, help="say it N times (rotating phrasings)")
+    q.add_argument(
+        "--times",
+        type=Bounded(1, 100, integer=True),
+        default=1,
+        help="say it N times (rotating phrasings)",
+    )
     q.add_argument("--audio-device", help="output device name or index")
     add_config(q)
     q.set_defaults(func=cmd_cues_say)

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from companion.cli import Bounded
 from companion.errors import SensorError
 
 log = logging.getLogger("companion.ble")
@@ -34,8 +35,6 @@ def _out(text: str) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     from companion.source.ble.scan import scan
 
-    if args.seconds <= 0:
-        raise SensorError(f"--seconds {args.seconds}: scan for a positive number of seconds")
     _out(f"scanning for {args.seconds:g} s ...")
     found = asyncio.run(scan(args.seconds))
     if not found:
@@ -94,9 +93,10 @@ def status_text(source: Any, pipeline: Any, now_mono: float) -> str:
         st = link.stats
         batt = f" batt {st.battery_pct}%" if st.battery_pct is not None else ""
         label = pipeline.last_label.get(name, "-")
+        bad = f" bad {link.bad_notifications}" if link.bad_notifications else ""
         parts.append(
             f"{name}: {st.state} {st.rate_hz(now_mono):5.1f} Hz loss "
-            f"{100 * link.clock.loss_fraction:4.1f}%{batt} strides "
+            f"{100 * link.clock.loss_fraction:4.1f}%{bad}{batt} strides "
             f"{pipeline.summary.strides[name]} last {label}"
         )
     return " | ".join(parts)
@@ -185,12 +185,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             "no sensor is pinned in the config: add a [[sensors]] table (run `companion scan` "
             "to get the lines for a nearby sensor, see config.example.toml)"
         )
-    if args.seconds is not None and args.seconds <= 0:
-        raise SensorError(f"--seconds {args.seconds}: give a positive stream time")
-    if not args.connect_timeout > 0:
-        raise SensorError(
-            f"--connect-timeout {args.connect_timeout}: give a positive time in seconds"
-        )
     library = load_checked_library(cfg)
     status = StatusLine(sys.stdout, enabled=sys.stdout.isatty() and not args.json)
     on_event: Callable[[dict[str, Any]], None] | None = None
@@ -244,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         d["lost_samples"] = {n: lk.clock.lost_samples for n, lk in links.items()}
         d["lost_notifications"] = {n: lk.clock.lost_frames for n, lk in links.items()}
         d["reconnects"] = {n: lk.stats.reconnects for n, lk in links.items()}
+        d["bad_notifications"] = {n: lk.bad_notifications for n, lk in links.items()}
         sys.stdout.write(json.dumps(d) + "\n")
     else:
         for line in summary.lines():
@@ -252,7 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             _out(
                 f"  {name} link: {lk.clock.lost_samples} samples lost "
                 f"({100 * lk.clock.loss_fraction:.2f}%, {lk.clock.lost_frames} notifications), "
-                f"{lk.stats.reconnects} reconnects"
+                f"{lk.stats.reconnects} reconnects, "
+                f"{lk.bad_notifications} bad notifications skipped"
             )
         _out(f"recording: {out_path} ({written} samples); replay it with `companion replay`")
     if args.save_profile:
@@ -273,7 +269,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "scan", help="list nearby sensors of a known profile and the config lines that pin one"
     )
-    p.add_argument("--seconds", type=float, default=5.0, help="how long to scan (default 5)")
+    p.add_argument(
+        "--seconds", type=Bounded(0.1, 600.0, "s"), default=5.0, help="how long to scan (default 5)"
+    )
     p.set_defaults(func=cmd_scan)
 
     p = subparsers.add_parser(
@@ -290,11 +288,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", metavar="CSV", help="recording path (default: recording.dir/run-*.csv)")
     p.add_argument(
-        "--seconds", type=float, default=None, help="stop after this much stream time (s)"
+        "--seconds",
+        type=Bounded(0.1, 86400.0, "s"),
+        default=None,
+        help="stop after this much stream time (s)",
     )
     p.add_argument(
         "--connect-timeout",
-        type=float,
+        type=Bounded(0.5, 600.0, "s"),
         default=20.0,
         help="seconds to find and connect each sensor at the start (default 20)",
     )

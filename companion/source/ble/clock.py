@@ -4,8 +4,10 @@
 seconds: it unwraps the device clock, finds gaps (lost notifications) from the
 device's own ticks, drops repeated samples, and keeps the line continuous across
 reconnects (choosing the number of clock wraps from the host time that passed, and
-re-anchoring if the device restarted its clock). Arrival times are never used to
-time samples, only to resolve what the device clock cannot (long outages, resets).
+re-anchoring if the device restarted its clock, or its clock jumped while connected).
+Each sensor's time line strictly increases whatever the frames say. Arrival times are
+never used to time samples, only to resolve what the device clock cannot (long outages,
+resets, jumps).
 
 :class:`ClockMap` estimates ``host_mono ≈ offset + (1 + drift) * t_sensor`` online
 from (last sample time, arrival time) pairs: the lower envelope of the arrival
@@ -15,6 +17,7 @@ It aligns two sensors and measures latency.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -87,6 +90,8 @@ class SensorClock:
         passed during an outage into device ticks."""
         self.lost_samples = 0
         self.lost_frames = 0
+        self.clock_jumps = 0
+        """Times the device clock restarted or jumped while connected or across a reconnect."""
         self.frames = 0
         self.samples = 0
 
@@ -155,20 +160,25 @@ class SensorClock:
             lost = max(step - 1, 0)
         else:
             first = self._unwrap_first(int(raw[0]), host_mono)
-            if self._resumed and self._last_host is not None:
+            if self._last_host is not None:
                 host_gap_s = self._host_gap_in_device_s(host_mono)
                 dev_gap_s = (first - self._last_ticks) / self.clock_hz
-                if abs(dev_gap_s - host_gap_s) > self.reset_tolerance_s + 0.05 * host_gap_s:
-                    # The device restarted its clock: keep the line continuous.
-                    last_t = self.last_t_s or 0.0
-                    self._anchor_t_s = last_t + max(host_gap_s, period / self.clock_hz)
+                if self._clock_jumped(dev_gap_s, host_gap_s, first + int(rel[-1]), host_mono):
+                    # The device restarted (or set) its clock: keep the line continuous,
+                    # the host's elapsed time (at least a sample period) after the last
+                    gap_ticks = max(round(host_gap_s * self.clock_hz), math.ceil(period))
+                    self._anchor_t_s = (self.last_t_s or 0.0) + gap_ticks / self.clock_hz
                     self._anchor_ticks = first
-                    self._last_ticks = first - round(host_gap_s * self.clock_hz)
+                    self._last_ticks = first - gap_ticks
+                    self.clock_jumps += 1
             step = first - self._last_ticks
             if step > 1.5 * period:
                 lost = round(step / period) - 1
         ticks = first + rel
-        keep = ticks > self._last_ticks if self._last_ticks is not None else np.ones(n, bool)
+        # keep only samples later than every one before (repeats, and any sample a
+        # malformed frame puts back in time): each sensor's time line strictly increases
+        floor = self._last_ticks if self._last_ticks is not None else np.iinfo(np.int64).min
+        keep = ticks > np.maximum.accumulate(np.concatenate(([floor], ticks[:-1])))
         if self.seq_modulus is not None and frame.seq is not None:
             if self._last_seq is not None:
                 lost_frames = (frame.seq - self._last_seq - 1) % self.seq_modulus
@@ -192,6 +202,25 @@ class SensorClock:
         self.frames += 1
         self.samples += int(keep.sum())
         return Placed(t_s, keep, lost, lost_frames)
+
+    def _clock_jumped(
+        self, dev_gap_s: float, host_gap_s: float, last_tick: int, host_mono: float
+    ) -> bool:
+        """Did the device clock restart or jump, rather than run on? After a reconnect,
+        when it disagrees with the host's elapsed time either way. While connected, when
+        it went back (more than a repeated frame does), or ahead so far that the frame's
+        last sample would have been taken after it arrived (notifications can arrive late,
+        in a burst, but never before their samples are taken)."""
+        tol = self.reset_tolerance_s
+        if self._resumed:
+            return abs(dev_gap_s - host_gap_s) > tol + 0.05 * host_gap_s
+        if dev_gap_s < -tol:
+            return True
+        if self.clock_map.offset_s is None:
+            return dev_gap_s - host_gap_s > tol + 0.05 * host_gap_s
+        assert self._anchor_ticks is not None
+        t_last = self._anchor_t_s + (last_tick - self._anchor_ticks) / self.clock_hz
+        return self.clock_map.to_host(t_last) - host_mono > tol
 
     @property
     def loss_fraction(self) -> float:

@@ -118,7 +118,10 @@ class SensorLink:
             counted=not profile.has_sample_clock,
         )
         self.stats = LinkStats(address=settings.address)
-        self.bad_packets = 0
+        self.bad_notifications = 0
+        """Notifications that could not be decoded, skipped (the run's summary shows them)."""
+        self.decoder_faults = 0
+        """Of those, the ones a decoder failed on with anything but a SensorError (a bug)."""
         self.last_arrival_mono = 0.0
         self._closing = False
         self._announce_up = False
@@ -132,18 +135,38 @@ class SensorLink:
 
     # ------------------------------------------------------------ notifications
     def on_notify(self, char_uuid: str, data: bytes) -> None:
-        """Decode, time and emit one notification (runs on the event loop)."""
-        host = time.monotonic()
-        self.last_arrival_mono = host
+        """Decode, time and emit one notification (runs on the event loop).
+
+        A notification that cannot be decoded is counted in :attr:`bad_notifications`
+        and skipped; the stream goes on with the next one.
+        """
+        self.receive(char_uuid, data, time.monotonic())
+
+    def receive(self, char_uuid: str, data: bytes, host_mono: float) -> None:
+        """:meth:`on_notify` for a notification that arrived at ``host_mono``."""
+        self.last_arrival_mono = host_mono
         try:
-            frames = self._decoder.feed(char_uuid, data)
+            for frame in self._decoder.feed(char_uuid, data):
+                self._emit_frame(frame, host_mono)
         except SensorError as exc:
-            self.bad_packets += 1
-            if self.bad_packets <= 3:
-                log.warning("%s: skipped a notification: %s", self.name, exc)
-            return
-        for frame in frames:
-            self._emit_frame(frame, host)
+            self._skipped(exc)
+        except Exception as exc:  # a decoder bug must not end the run: skip, and say so
+            self._skipped(exc, bug=True)
+
+    def _skipped(self, exc: Exception, *, bug: bool = False) -> None:
+        self.bad_notifications += 1
+        n = self.bad_notifications
+        if bug:
+            self.decoder_faults += 1
+            log.error(
+                "%s: skipped a notification the decoder failed on (a bug; please report it "
+                "with this log): %r",
+                self.name,
+                exc,
+                exc_info=n <= 3,
+            )
+        elif n <= 3 or n % 100 == 0:
+            log.warning("%s: skipped a bad notification (%d so far): %s", self.name, n, exc)
 
     def _emit_frame(self, frame: Frame, host: float) -> None:
         if len(frame) == 0:
