@@ -10,9 +10,12 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from matplotlib import patheffects
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -38,6 +41,8 @@ DPI = 120
 WIDTH_IN = 11.0
 LEARNING_COLOUR = "#A0A0A0"
 LINK_COLOUR = "#333333"
+MAX_BAR_S = 2.0
+"""A true stride's bar in the label strip ends at the next contact, or this long after."""
 CURVE_TITLES: dict[str, str] = {
     "foot_sagittal_deg": "foot angle to the ground (deg, toes up +)",
     "ankle_deg": "ankle angle (deg, dorsiflexion +)",
@@ -56,7 +61,6 @@ class FigureOut:
 
     name: str
     """File stem: ``timeline_foot``, ``gait_cycle_foot`` ..."""
-    title: str
     caption: str
     alt: str
     png: bytes
@@ -85,7 +89,7 @@ def _short_label(label: str) -> str:
 
 
 # --------------------------------------------------------------------------- timeline
-def _label_strip(ax: object, rows: Sequence[tuple[str, list[tuple[float, float, str]]]]) -> None:
+def _label_strip(ax: Axes, rows: Sequence[tuple[str, list[tuple[float, float, str]]]]) -> None:
     """One row of coloured bars per source of labels (the estimator, the ground truth)."""
     for y, (_name, spans) in enumerate(rows):
         by_colour: dict[str, list[tuple[float, float]]] = {}
@@ -117,7 +121,7 @@ def _robust_limits(values: np.ndarray, extra: Sequence[float]) -> tuple[float, f
 
 
 def _feature_panel(
-    ax: object,
+    ax: Axes,
     panel: Panel,
     strides: Sequence[StrideReport],
 ) -> None:
@@ -191,7 +195,7 @@ def threshold_text(th: Threshold, unit: str) -> str:
     return text + ")"
 
 
-def _cue_marks(axes: Sequence[object], cues: Sequence[CueRow]) -> None:
+def _cue_marks(axes: Sequence[Axes], cues: Sequence[CueRow]) -> None:
     """Every cue as a vertical line through all panels, numbered at the top as in the
     page's cue table."""
     top = axes[0]
@@ -215,8 +219,8 @@ def _cue_marks(axes: Sequence[object], cues: Sequence[CueRow]) -> None:
         )
 
 
-def _legend_handles(labels: Sequence[str], learning: bool, panels: bool) -> list[object]:
-    handles: list[object] = [
+def _legend_handles(labels: Sequence[str], learning: bool, panels: bool) -> list[Artist]:
+    handles: list[Artist] = [
         Patch(color=LABEL_COLOURS[lab], label=LABEL_NAMES[lab]) for lab in labels
     ]
     if learning:
@@ -248,16 +252,16 @@ def timeline_figure(report: RunReport, sensor: str) -> Figure:
                 (
                     r.t_ic_s,
                     r.t_end_s,
-                    LABEL_COLOURS.get(r.label.value, LINK_COLOUR)
-                    if r.baseline_ready
-                    else LEARNING_COLOUR,
+                    _label_colour(r.label.value) if r.baseline_ready else LEARNING_COLOUR,
                 )
                 for r in strides
             ],
         )
     ]
     if truth:
-        ends = [t for t, _ in truth[1:]] + [truth[-1][0] + 0.7]
+        # a true stride lasts to the next contact (at most a long stride: not over a pause)
+        ends = [min(t1, t0 + MAX_BAR_S) for (t0, _), (t1, _) in pairwise(truth)]
+        ends.append(truth[-1][0] + 0.7)
         rows.append(
             (
                 "ground truth",
@@ -308,24 +312,18 @@ def timeline_figure(report: RunReport, sensor: str) -> Figure:
     return fig
 
 
-def gait_strides(report: RunReport, sensor: str) -> tuple[list[StrideReport], list[str]]:
-    """The strides a gait-cycle figure draws (labelled ones with curves) and its curves."""
-    strides = [r for r in report.reports.get(sensor, []) if r.baseline_ready and r.curves]
-    kinds = [k for k in CURVE_TITLES if any(k in r.curves for r in strides)]
-    return strides, kinds
-
-
 def gait_figure(report: RunReport, sensor: str) -> Figure | None:
     """The angle curves over 0-100 % of the stride, each label in its colour, with the
     median curve of each label drawn bold. None when there is nothing to draw."""
-    strides, kinds = gait_strides(report, sensor)
+    strides = [r for r in report.reports.get(sensor, []) if r.baseline_ready and r.curves]
+    kinds = [k for k in CURVE_TITLES if any(k in r.curves for r in strides)]
     if not kinds:
         return None
     x = np.linspace(0.0, 100.0, CURVE_POINTS)
     fig = Figure(figsize=(WIDTH_IN, 5.0), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     outline = [patheffects.withStroke(linewidth=4.2, foreground="white")]
-    handles: dict[str, object] = {}
+    handles: dict[str, Line2D] = {}
     toe_off = [
         100.0 * (r.t_to_s - r.t_ic_s) / (r.t_end_s - r.t_ic_s)
         for r in strides
@@ -414,7 +412,6 @@ def all_figures(report: RunReport) -> list[FigureOut]:
         out.append(
             FigureOut(
                 f"timeline_{sensor}",
-                f"Timeline: {sensor}",
                 "Each dot is one stride, at the time its foot touched down, in the colour of "
                 "its label. The green band is this runner's relaxed range (median ± one "
                 "robust SD of the baseline strides); a dashed line is a threshold: a stride "
@@ -433,7 +430,6 @@ def all_figures(report: RunReport) -> list[FigureOut]:
         out.append(
             FigureOut(
                 f"gait_cycle_{sensor}",
-                f"Gait cycle: {sensor}",
                 "One thin line per stride from its foot contact (0 %) to the next (100 %), "
                 "in the colour of its label; the bold line is the median stride of each "
                 f"label. The dashed line is the median toe-off.{note}",
