@@ -281,6 +281,12 @@ def test_a_saved_profile_labels_from_the_first_stride(run: dict) -> None:
 def test_a_run_without_strides_or_truth_still_gets_a_page(tmp_path: Path) -> None:
     rec = tmp_path / "short.csv"
     assert companion("simulate", "--out", str(rec), "--minutes", "0.05").returncode == 0
+    # a broken truth file is a warning and a note, not a failed report
+    labels_path(rec).write_text("not,the,header\n")
+    res = companion("report", str(rec))
+    assert res.returncode == 0, res.stderr
+    assert "warning: ground truth not used" in res.stderr and "short.labels.csv" in res.stderr
+    assert "could not be read" in (tmp_path / "short.html").read_text(encoding="utf-8")
     labels_path(rec).unlink()
     res = companion("report", str(rec))
     assert res.returncode == 0, res.stderr

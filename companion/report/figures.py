@@ -41,6 +41,8 @@ DPI = 120
 WIDTH_IN = 11.0
 LEARNING_COLOUR = "#A0A0A0"
 LINK_COLOUR = "#333333"
+CUE_LABEL_GAP = 0.02
+"""Cues closer than this fraction of the time axis share one number label."""
 MAX_BAR_S = 2.0
 """A true stride's bar in the label strip ends at the next contact, or this long after."""
 CURVE_TITLES: dict[str, str] = {
@@ -135,7 +137,9 @@ def _feature_panel(
     lo, hi = _robust_limits(v, extra)
     if band is not None and panel.baseline is not None:
         ax.axhspan(band[0], band[1], color=LABEL_COLOURS["relaxed"], alpha=0.13, lw=0)
-        ax.axhline(panel.baseline.median, color=LABEL_COLOURS["relaxed"], lw=1.0, ls=":")
+        ax.axhline(
+            panel.baseline.median, color=LABEL_COLOURS["relaxed"], lw=1.0, ls=":", zorder=3.5
+        )
     groups = [("learning", [not r.baseline_ready for r in strides], LEARNING_COLOUR)]
     groups += [
         (lab, [r.baseline_ready and r.label.value == lab for r in strides], LABEL_COLOURS[lab])
@@ -197,24 +201,34 @@ def threshold_text(th: Threshold, unit: str) -> str:
 
 def _cue_marks(axes: Sequence[Axes], cues: Sequence[CueRow]) -> None:
     """Every cue as a vertical line through all panels, numbered at the top as in the
-    page's cue table."""
+    page's cue table; cues too close to number apart share one label ("1-5")."""
     top = axes[0]
     to_top = blended_transform_factory(top.transData, top.transAxes)
+    lo, hi = top.get_xlim()
+    min_gap_s = CUE_LABEL_GAP * (hi - lo)
+    groups: list[list[CueRow]] = []
     for cue in cues:
         colour = _label_colour(cue.reason)
         style = ":" if cue.reason == Label.RELAXED.value else "-"
         for ax in axes:
             ax.axvline(cue.t_s, color=colour, lw=1.1, ls=style, alpha=0.9, zorder=1)
+        if groups and cue.t_s - groups[-1][-1].t_s < min_gap_s:
+            groups[-1].append(cue)
+        else:
+            groups.append([cue])
+    for group in groups:
+        first, last = group[0], group[-1]
+        colours = {_label_colour(c.reason) for c in group}
         top.text(
-            cue.t_s,
+            (first.t_s + last.t_s) / 2,
             1.04,
-            str(cue.number),
+            str(first.number) if len(group) == 1 else f"{first.number}–{last.number}",
             transform=to_top,
             ha="center",
             va="bottom",
             fontsize=8,
             fontweight="bold",
-            color=colour,
+            color=colours.pop() if len(colours) == 1 else LINK_COLOUR,
             clip_on=False,
         )
 
@@ -280,8 +294,6 @@ def timeline_figure(report: RunReport, sensor: str) -> Figure:
     axes[0].set_title("label of each stride", loc="left", fontsize=10, pad=16)
     for ax, panel in zip(axes[1:], panels, strict=True):
         _feature_panel(ax, panel, strides)
-    cues = [c for c in report.cues if c.sensor in (sensor, None)]
-    _cue_marks(axes, cues)
     last = axes[-1]
     last.xaxis.set_major_formatter(FuncFormatter(lambda t, _pos: mmss(t)))
     last.set_xlabel("time in the recording (min:s)")
@@ -289,6 +301,7 @@ def timeline_figure(report: RunReport, sensor: str) -> Figure:
         t0, t1 = min(r.t_ic_s for r in strides) - 2.0, max(r.t_end_s for r in strides) + 2.0
         last.set_xlim(t0, t1)
         last.xaxis.set_major_locator(MultipleLocator(_time_step_s(t1 - t0)))
+    _cue_marks(axes, [c for c in report.cues if c.sensor in (sensor, None)])
     present = [
         lab
         for lab in LABEL_ORDER
@@ -351,36 +364,14 @@ def gait_figure(report: RunReport, sensor: str) -> Figure | None:
             to = float(np.median(toe_off))
             ax.axvline(to, color="#555555", ls="--", lw=1.0)
             to_top = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.text(
-                to / 2,
-                0.98,
-                "stance",
-                transform=to_top,
-                ha="center",
-                va="top",
-                fontsize=8.5,
-                color="#555555",
-            )
-            ax.text(
-                (to + 100) / 2,
-                0.98,
-                "swing",
-                transform=to_top,
-                ha="center",
-                va="top",
-                fontsize=8.5,
-                color="#555555",
-            )
-            ax.text(
-                to,
-                0.02,
-                f" toe-off ({to:.0f} %)",
-                transform=to_top,
-                ha="left",
-                va="bottom",
-                fontsize=8,
-                color="#555555",
-            )
+            for x_at, y_at, text, ha, va in (
+                (to / 2, 0.98, "stance", "center", "top"),
+                ((to + 100) / 2, 0.98, "swing", "center", "top"),
+                (to, 0.02, f" toe-off ({to:.0f} %)", "left", "bottom"),
+            ):
+                ax.text(
+                    x_at, y_at, text, transform=to_top, ha=ha, va=va, fontsize=8.5, color="#555555"
+                )
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of the stride (0 = foot contact, 100 = next contact)")
         ax.set_ylabel(CURVE_TITLES[kind])
