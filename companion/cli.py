@@ -31,6 +31,7 @@ AREA_CLIS = (
     "companion.estimator.cli",
     "companion.source.ble.cli",
     "companion.score_cli",
+    "companion.report.cli",
 )
 
 

@@ -19,6 +19,9 @@ PY="${PYTHON:-python3}"
 # BLE tests serve a fake BlueZ on; python3-venv: the virtual environment.
 SYSTEM_PACKAGES=(libportaudio2 espeak-ng pulseaudio pulseaudio-utils libasound2-plugins
                  alsa-utils dbus-daemon python3-venv)
+# chromium (test set-up only, the demo stays light): the report test opens the HTML run
+# report in a real headless browser.
+if [ "$what" = test ]; then SYSTEM_PACKAGES+=(chromium); fi
 
 need=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
