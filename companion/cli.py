@@ -130,7 +130,12 @@ def _run_replay(
             pipeline.estimator.profile(),
             who,
             str(args.recording),
-            LearnedFrom.of("recording", str(args.recording), recording.sensors, recording.metadata),
+            LearnedFrom.of(
+                "recording",
+                str(Path(args.recording).resolve()),
+                recording.sensors,
+                recording.metadata,
+            ),
         )
         _stderr_line(f"saved the relaxed baseline of runner {who!r} to {path}")
     return 0

@@ -239,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             learned,
             name,
             str(out_path),
-            LearnedFrom.of("live run", str(out_path), source.sensors, meta),
+            LearnedFrom.of("live run", str(out_path.resolve()), source.sensors, meta),
         )
         print(
             f"saved the relaxed baseline of runner {name!r} to {path}", file=sys.stderr, flush=True
