@@ -18,6 +18,8 @@ from typing import Any, TextIO
 
 CLEAR = "\r\x1b[K"
 """Back to the start of the line and erase it (any ANSI terminal)."""
+DELAY_S = 0.5
+"""Work shorter than this shows no progress at all (no flicker for quick commands)."""
 
 
 def _out(text: str) -> None:
@@ -85,7 +87,7 @@ class Progress:
     enabled
         ``None``: when ``stream`` is a terminal. Piped output never sees the line.
     delay_s
-        Nothing is shown before the work has taken this long.
+        Nothing is shown before the work has taken this long (default :data:`DELAY_S`).
     every_s
         The line is redrawn at most this often.
 
@@ -101,7 +103,7 @@ class Progress:
         unit: str = "",
         stream: TextIO | None = None,
         enabled: bool | None = None,
-        delay_s: float = 0.5,
+        delay_s: float | None = None,
         every_s: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -110,7 +112,7 @@ class Progress:
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = on_terminal(self.stream) if enabled is None else enabled
-        self.delay_s = delay_s
+        self.delay_s = DELAY_S if delay_s is None else delay_s
         self.every_s = every_s
         self.clock = clock
         self.done = 0.0

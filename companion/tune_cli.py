@@ -373,13 +373,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
             "give at least one --set KEY=VALUE or a --sweep KEY=A:B:STEP, e.g. "
             "--set estimator.forced_dorsiflexion_deg=6"
         )
-    if args.write and not args.sets:
-        raise ConfigError("--write saves the --set values: give the ones to save with --set")
     if args.write and args.sweep:
         raise ConfigError(
             "--write saves one setting, not a sweep: pick a value from the sweep and run "
             "again with --set KEY=VALUE --write FILE"
         )
+    if args.write and not args.sets:
+        raise ConfigError("--write saves the --set values: give the ones to save with --set")
     base = load_config(args.config)
     raw: dict[str, Any] = {}
     if args.config:

@@ -301,7 +301,7 @@ def _parse_rows_fast(
     start = sum(len(line) + 1 for line in lines[:first_data])
     body = text[start:]
     lone_cr = "\r" in body and body.count("\r") != body.count("\r\n")
-    if lone_cr or "\x00" in body:
+    if lone_cr or "\x00" in body or not body or body.isspace():
         return {}
     fields = [(f"c{k}", "f8") for k in range(ncols)]
     fields[sensor_col] = (fields[sensor_col][0], f"U{NAME_CHARS_FAST}")
