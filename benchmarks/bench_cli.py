@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -64,8 +65,15 @@ print(json.dumps({"import numpy": t1 - t0, "import scipy.ndimage": t2 - t1,
 """
 
 
-def _run(cmd: list[str], env: dict[str, str], out: Path | None = None) -> float:
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _run(cmd: list[str], env: dict[str, str], out: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``cmd``."""
     # from a neutral folder: ``python -m`` puts the working folder first on sys.path
+    c0 = _cpu()
     t0 = time.perf_counter()
     with open(out, "wb") if out else open(os.devnull, "wb") as fh:
         res = subprocess.run(
@@ -74,7 +82,7 @@ def _run(cmd: list[str], env: dict[str, str], out: Path | None = None) -> float:
     elapsed = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr.decode(errors='replace')}")
-    return elapsed
+    return elapsed, _cpu() - c0
 
 
 def _env(pythonpath: Path) -> dict[str, str]:
@@ -136,20 +144,25 @@ def main() -> int:
             tmp / f"{tag.replace('/', '_')}.jsonl",
         )
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
     for cmd, env, out in cases.values():  # warm-up: caches, .pyc files
         for _ in range(2):
             _run(cmd, env, out)
     for _ in range(args.runs):
         for k, (cmd, env, out) in cases.items():
-            times[k].append(_run(cmd, env, out))
+            wall, used = _run(cmd, env, out)
+            times[k].append(wall)
+            cpu[k].append(used)
 
-    print(f"{args.minutes:g}-minute 200 Hz foot recording ({rec.stat().st_size / 1e6:.1f} MB), "
-          f"{args.runs} runs each, median (min-max):")  # fmt: skip
+    print(
+        f"{args.minutes:g}-minute 200 Hz foot recording ({rec.stat().st_size / 1e6:.1f} MB), "
+        f"{args.runs} runs each; wall time median (min-max), x real time, CPU time median:"
+    )
     for k, ts in times.items():
         extra = ""
         if "replay" in k:
-            extra = f"  {stream_s / statistics.median(ts):5.0f}x real time"
-        print(f"  {k:<48} {_fmt(ts)}{extra}")
+            extra = f"  {stream_s / statistics.median(ts):5.0f}x"
+        print(f"  {k:<48} {_fmt(ts)}{extra:>7}  cpu {1000 * statistics.median(cpu[k]):.0f} ms")
     if args.against:
         this = statistics.median(times["[this] companion replay --fast --json"])
         that = statistics.median(times[f"[{args.against}] companion replay --fast --json"])

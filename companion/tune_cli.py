@@ -250,31 +250,33 @@ def _times(ts: list[float]) -> str:
 
 
 def format_side_by_side(outs: list[Outcome], cfg: Config) -> list[str]:
-    """Two (or more) settings as columns: labels, cues, F1, then each cue's times."""
+    """Two (or more) settings as columns: labels, cues, F1, then each cue's times; a row
+    that differs between them ends in ``*``."""
     from companion.scoring import LABELS
 
     w = max(12, *(len(o.name) for o in outs))
-    head = f"{'':<26}" + "".join(f"{o.name:>{w + 2}}" for o in outs)
-    lines = [head, "strides labelled"]
-    for lab in LABELS:
-        lines.append(f"  {lab:<24}" + "".join(f"{o.labels[lab]:>{w + 2}}" for o in outs))
+
+    def row(name: str, cells: list[str]) -> str:
+        mark = "  *" if len(set(cells)) > 1 else ""
+        return f"  {name:<24}" + "".join(f"{c:>{w + 2}}" for c in cells) + mark
+
+    lines = [f"{'':<26}" + "".join(f"{o.name:>{w + 2}}" for o in outs), "strides labelled"]
+    lines += [row(lab, [str(o.labels[lab]) for o in outs]) for lab in LABELS]
     cues = _cue_order(outs, cfg)
     lines.append("cues" + ("" if cues else ": none"))
-    for c in cues:
-        lines.append(f"  {c:<24}" + "".join(f"{len(o.cues.get(c, [])):>{w + 2}}" for o in outs))
+    lines += [row(c, [str(len(o.cues.get(c, []))) for o in outs]) for c in cues]
     if all(o.f1 is not None for o in outs):
         lines.append("F1 against the ground truth")
-        for lab in LABELS:
-            lines.append(
-                f"  {lab:<24}" + "".join(f"{_f1(o.f1[lab]):>{w + 2}}" for o in outs)  # type: ignore[index]
-            )
+        lines += [row(lab, [_f1(o.f1[lab]) for o in outs]) for lab in LABELS]  # type: ignore[index]
     if cues:
         lines.append("cue times (s of stream)")
         for c in cues:
+            said = [_times(o.cues.get(c, [])) for o in outs]
+            mark = "  *" if len(set(said)) > 1 else ""
             for i, o in enumerate(outs):
-                lines.append(
-                    f"  {c if i == 0 else '':<24}{o.name:<{w}}  {_times(o.cues.get(c, []))}"
-                )
+                lines.append(f"  {c if i == 0 else '':<24}{o.name:<{w}}  {said[i]}{mark}")
+    if any(line.endswith("  *") for line in lines):
+        lines.append("* differs from the current config")
     return lines
 
 
