@@ -144,8 +144,9 @@ class Progress:
         frac = min(1.0, self.done / self.total) if self.total > 0 else 0.0
         width = 20
         bar = "#" * round(frac * width) + "." * (width - round(frac * width))
-        figures = f"{self.done:g}/{self.total:g}"
-        if self.total >= 100:
+        if self.total.is_integer():  # things counted: the ones finished
+            figures = f"{int(self.done)}/{int(self.total)}"
+        else:
             figures = f"{self.done:.0f}/{self.total:.0f}"
         left = ""
         if 0.0 < frac < 1.0:

@@ -102,12 +102,14 @@ def replay_recording(
     path: str | Path = "",
     keep_curves: bool = False,
     library: CueLibrary | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Replayed:
     """Push every sample of ``recording`` through a fresh pipeline; keep the events.
 
     ``keep_curves``: the pipeline keeps each stride's angle curves; the reports are then
     in ``Replayed.reports`` (events carry the figures, not the curves). ``library``: the
     config's cue library, already loaded and checked (else it is loaded here).
+    ``progress`` is called with the fraction of the stream replayed (0..1) as it goes.
     """
     if library is None:
         library = load_checked_library(config)
@@ -122,6 +124,11 @@ def replay_recording(
         keep_curves=keep_curves,
         on_report=out.reports.append,
     )
-    out.summary = feed_recording(pipeline, recording)
+    t0, t1 = stream_span_s(recording)
+    out.summary = feed_recording(
+        pipeline,
+        recording,
+        None if progress is None else lambda t: progress((t - t0) / max(t1 - t0, 1e-9)),
+    )
     out.pipeline = pipeline
     return out

@@ -90,7 +90,15 @@ def cmd_score(args: argparse.Namespace) -> int:
             rec, warns = read_with_warnings(p)
             for w in warns:
                 progress.print(f"warning: {w}")
-            rep = replay_recording(rec, cfg, profile=profile, path=p, library=library)
+            done = len(runs)
+            rep = replay_recording(
+                rec,
+                cfg,
+                profile=profile,
+                path=p,
+                library=library,
+                progress=lambda f, done=done: progress.update(done + f),
+            )
             sensors = {n: (info.segment, info.rate_hz) for n, info in rec.sensors.items()}
             name = p.name.removesuffix(".gz").removesuffix(".csv")
             runs.append(score_events(name, rep.events, truth, sensors))

@@ -104,8 +104,11 @@ def split_key(text: str, option: str) -> tuple[str, str]:
             f"{option} {text!r}: give KEY=VALUE, e.g. {option} estimator.forced_dorsiflexion_deg=6"
         )
     if "." not in key:
-        owners = [s for s, names in _sections().items() if key in names]
+        sections = _sections()
+        owners = [s for s, names in sections.items() if key in names]
         hint = f"did you mean {owners[0]}.{key}?" if owners else f"e.g. estimator.{key}"
+        if key in sections:
+            hint = f"name one of {key}'s settings, e.g. {key}.{sorted(sections[key])[0]}"
         raise ConfigError(f"{option} {text!r}: a key names its section: {hint}")
     if key.split(".", 1)[0] == "sensors":
         raise ConfigError(
@@ -227,7 +230,14 @@ def run_settings(
         key = repr(cfg.voice)  # the library is loaded again only when voice settings change
         if key not in libraries:
             libraries[key] = load_checked_library(cfg)
-        rep = replay_recording(recording, cfg, profile=profile, library=libraries[key])
+        done = len(outs)
+        rep = replay_recording(
+            recording,
+            cfg,
+            profile=profile,
+            library=libraries[key],
+            progress=None if progress is None else lambda f, d=done: progress.update(d + f),
+        )
         outs.append(outcome(name, changes, rep, truth))
     if progress is not None:
         progress.update(len(outs))
