@@ -17,7 +17,6 @@ from typing import Any
 from companion.config import Config
 from companion.estimator.profile import RunnerProfile
 from companion.pipeline import Pipeline, RunSummary, load_checked_library
-from companion.source.base import interleave
 from companion.source.recording import Recording, read_recording
 from companion.types import SampleBatch, StrideReport
 from companion.voice.library import CueLibrary
@@ -64,6 +63,8 @@ def replay_batches(recording: Recording) -> list[SampleBatch]:
     """
     data = {name: b for name, b in recording.data.items() if len(b)}
     if len(data) != 1:
+        from companion.source.base import interleave
+
         return list(interleave(data, PACKET_S))
     ((name, batch),) = data.items()
     n = max(1, round(ONE_SENSOR_BATCH_S * recording.sensors[name].rate_hz))

@@ -34,14 +34,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from companion.errors import RecordingError
-from companion.source.base import MemorySource
 from companion.source.settings import SEGMENTS, SIDES
 from companion.types import RATE_RANGE_HZ, Label, SampleBatch, SensorInfo, mount_problem
+
+if TYPE_CHECKING:
+    from companion.source.base import MemorySource
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class Recording:
     data: dict[str, SampleBatch] = field(default_factory=dict)
 
     def source(self, *, realtime: bool = False, packet_s: float = 0.05) -> MemorySource:
+        from companion.source.base import MemorySource
+
         return MemorySource(
             self.sensors, self.data, self.metadata, realtime=realtime, packet_s=packet_s
         )
