@@ -126,28 +126,28 @@ def judged_against(
         "forced_plantarflexion_deg",
     )
     ankle = stats.get("ankle_rom_deg")
-    if ankle is not None and ankle.median > 1.0:
+    with_shank = ankle is not None and ankle.median > 1.0
+    if with_shank:
         drop = settings.rigid_range_drop_pct / 100.0 * ankle.median
-        add("rigid", "ankle_rom_deg", False, drop, "rigid_range_drop_pct", "with the shank sensor")
-    else:
-        grow = stats.get("stride_range_deg")
-        note = ""
-        if grow is not None:
-            note = (
-                "not when the stride's range exceeds "
-                f"{grow.median + max(k * grow.mad, RANGE_GAIN_MIN_DEG):.1f} deg"
-            )
-        add(
-            "rigid",
-            "stance_still_dps",
-            True,
-            settings.rigid_midstance_rate_dps,
-            "rigid_midstance_rate_dps",
-            note,
+        add("rigid", "ankle_rom_deg", False, drop, "rigid_range_drop_pct", WITH_SHANK)
+    # the foot alone (a run without the shank sensor): the foot's own signs of a held ankle
+    alone = FOOT_ALONE if with_shank else ""
+    grow = stats.get("stride_range_deg")
+    note = alone
+    if grow is not None:
+        limit = grow.median + max(k * grow.mad, RANGE_GAIN_MIN_DEG)
+        note = "; ".join(
+            n for n in (alone, f"not when the stride's range exceeds {limit:.1f} deg") if n
         )
-        add("rigid", "pushoff_deg", True, settings.rigid_pushoff_rise_deg, "rigid_pushoff_rise_deg")
+    still = settings.rigid_midstance_rate_dps
+    add("rigid", "stance_still_dps", True, still, "rigid_midstance_rate_dps", note)
+    push = settings.rigid_pushoff_rise_deg
+    add("rigid", "pushoff_deg", True, push, "rigid_pushoff_rise_deg", alone)
     return out
 
+
+WITH_SHANK = "with the shank sensor on the same leg"
+FOOT_ALONE = "with the foot sensor alone"
 
 FEATURE_WORDS = {
     "landing_peak_deg": "landing angle",
