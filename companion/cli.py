@@ -7,7 +7,6 @@ message is printed without a traceback; the exit code says which kind.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib
 import json
@@ -26,12 +25,17 @@ from companion.settings import range_text
 log = logging.getLogger("companion")
 
 # Each area adds its own subcommands through ``register(subparsers)``.
+# Building the parser imports every area's CLI module, so those import at their top only
+# what argparse needs: a command imports numpy, the estimator, bleak or sounddevice when
+# it runs (``companion --version`` stays fast; benchmarks/bench_cli.py measures it).
 AREA_CLIS = (
     "companion.voice.cli",
     "companion.estimator.cli",
     "companion.source.ble.cli",
     "companion.score_cli",
     "companion.report.cli",
+    "companion.tune_cli",
+    "companion.profiles_cli",
 )
 
 
@@ -85,12 +89,20 @@ def _run_replay(
 ) -> int:
     """Push a recording (or a simulated run) through the pipeline, print cues and summary."""
     from companion.config import load_config
-    from companion.estimator.profile import find_profile, save_learned
-    from companion.pipeline import Pipeline, load_checked_library, run_source
+    from companion.estimator.profile import LearnedFrom, find_profile, save_learned
+    from companion.pipeline import Pipeline, load_checked_library
+    from companion.progress import Progress
+    from companion.replaying import feed_recording, stream_span_s
     from companion.voice.sink import ConsoleSink, make_sink
 
     cfg = load_config(args.config)
     library = load_checked_library(cfg)
+    t0, t1 = stream_span_s(recording)
+    name = Path(getattr(args, "recording", "") or "demo").name
+    # as fast as it goes: how far it has come, on a terminal (nothing in real time)
+    progress = Progress(
+        f"replay {name}", t1 - t0, unit="s of stream", enabled=False if realtime else None
+    )
     if as_json:
         sink = ConsoleSink(lambda _text: None)
 
@@ -100,7 +112,7 @@ def _run_replay(
         sink = make_sink(
             cfg.voice,
             library,
-            console=_stdout_line,
+            console=lambda line: progress.print(line, sys.stdout),
             audio_device=getattr(args, "audio_device", None),
         )
         on_event = None
@@ -111,13 +123,21 @@ def _run_replay(
     pipeline = Pipeline(
         cfg, recording.sensors, sink, library=library, on_event=on_event, profile=profile
     )
-    source = recording.source(realtime=realtime)
     try:
-        summary = asyncio.run(run_source(source, pipeline))
+        if realtime:
+            import asyncio
+
+            from companion.pipeline import run_source
+
+            summary = asyncio.run(run_source(recording.source(realtime=True), pipeline))
+        else:
+            summary = feed_recording(pipeline, recording, lambda t: progress.update(t - t0))
     except KeyboardInterrupt:
         summary = pipeline.finish()
+        progress.clear()
         _stderr_line("stopped")
     finally:
+        progress.clear()
         sink.close()
     if as_json:
         sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
@@ -125,9 +145,20 @@ def _run_replay(
         for line in summary.lines():
             _stdout_line(line)
     if learn:
-        name = runner or cfg.run.runner
-        path = save_learned(cfg, pipeline.estimator.profile(), name, str(args.recording))
-        _stderr_line(f"saved the relaxed baseline of runner {name!r} to {path}")
+        who = runner or cfg.run.runner
+        path = save_learned(
+            cfg,
+            pipeline.estimator.profile(),
+            who,
+            str(args.recording),
+            LearnedFrom.of(
+                "recording",
+                str(Path(args.recording).resolve()),
+                recording.sensors,
+                recording.metadata,
+            ),
+        )
+        _stderr_line(f"saved the relaxed baseline of runner {who!r} to {path}")
     return 0
 
 

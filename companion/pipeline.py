@@ -14,18 +14,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from companion.coach.policy import CuePolicy
 from companion.config import Config
 from companion.errors import ConfigError
 from companion.estimator.profile import RunnerProfile
 from companion.estimator.streaming import StreamingEstimator
-from companion.source.base import Source
 from companion.source.recording import RecordingWriter
 from companion.types import Cue, LinkEvent, SampleBatch, SensorInfo, StrideReport
 from companion.voice.library import CueLibrary, check_config_problems, load_library
 from companion.voice.sink import Sink
+
+if TYPE_CHECKING:  # (the source's module, with asyncio, only where a source runs)
+    from companion.source.base import Source
 
 EventHandler = Callable[[dict[str, Any]], None]
 

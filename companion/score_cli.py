@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +72,36 @@ def find_scorable(path: Path) -> tuple[list[Path], list[str]]:
 def cmd_score(args: argparse.Namespace) -> int:
     from companion.config import load_config
     from companion.estimator.profile import find_profile
+    from companion.pipeline import load_checked_library
+    from companion.progress import Progress
     from companion.replaying import read_with_warnings, replay_recording
     from companion.scoring import format_run, format_summary, load_truth, score_events
     from companion.source.recording import labels_path, truth_path
 
     cfg = load_config(args.config)
+    library = load_checked_library(cfg)
     profile = find_profile(cfg, args.runner) if args.runner else None
     paths, skipped = find_scorable(Path(args.path))
-    show = sys.stderr.isatty() and not args.json and len(paths) > 1
     runs = []
-    for i, p in enumerate(paths):
-        if show:
-            print(f"[{i + 1}/{len(paths)}] {p.name}", file=sys.stderr, flush=True)
-        truth = load_truth(labels_path(p), truth_path(p))
-        rec, warns = read_with_warnings(p)
-        for w in warns:
-            print(f"warning: {w}", file=sys.stderr)
-        rep = replay_recording(rec, cfg, profile=profile, path=p)
-        sensors = {n: (info.segment, info.rate_hz) for n, info in rec.sensors.items()}
-        name = p.name.removesuffix(".gz").removesuffix(".csv")
-        runs.append(score_events(name, rep.events, truth, sensors))
+    with Progress(f"score {args.path}", len(paths), unit="recordings") as progress:
+        for p in paths:
+            progress.update(len(runs), note=p.name)
+            truth = load_truth(labels_path(p), truth_path(p))
+            rec, warns = read_with_warnings(p)
+            for w in warns:
+                progress.print(f"warning: {w}")
+            done = len(runs)
+            rep = replay_recording(
+                rec,
+                cfg,
+                profile=profile,
+                path=p,
+                library=library,
+                progress=lambda f, done=done: progress.update(done + f),
+            )
+            sensors = {n: (info.segment, info.rate_hz) for n, info in rec.sensors.items()}
+            name = p.name.removesuffix(".gz").removesuffix(".csv")
+            runs.append(score_events(name, rep.events, truth, sensors))
     if args.json:
         out: dict[str, Any] = {"recordings": [r.as_dict() for r in runs]}
         if skipped:

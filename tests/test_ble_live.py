@@ -502,6 +502,9 @@ def test_run_saves_the_baseline_it_learned_for_the_runners_next_run(
     with fake_bluez(env, {"devices": [_device("open_imu", sim_csv)]}, tmp_path):
         events, _, _, captured = _run(capsys, tmp_path, cfg, "--save-profile", "--runner", "ana")
     assert (profiles / "ana.json").exists() and "'ana'" in captured.err
+    learned = json.loads((profiles / "ana.json").read_text())["learned"]
+    assert learned["kind"] == "live run" and learned["source"] == str(tmp_path / "live.csv")
+    assert [s["name"] for s in learned["sensors"]] == ["foot"] and learned["recorded_at"]
     learning = _strides(events)
     assert learning and not learning[0]["baseline_ready"]  # this run had a baseline period
     # the runner's next run labels from its first stride

@@ -241,7 +241,15 @@ def test_a_saved_profile_labels_the_next_run_from_its_first_stride(tmp_path: Pat
     fresh = tmp_path / "fresh.toml"
     fresh.write_text(cfg.read_text().replace(str(tmp_path / "profiles"), str(tmp_path / "fresh")))
     companion("replay", str(other), "--fast", "--save-profile", "--config", str(fresh))
-    assert prof.read_text() == (tmp_path / "fresh" / "ana.json").read_text()
+    replaced, fresh_saved = (
+        json.loads(f.read_text()) for f in (prof, tmp_path / "fresh" / "ana.json")
+    )
+    for p in (replaced, fresh_saved):  # the same, apart from when each was saved
+        assert p["learned"].pop("saved_at")
+    assert replaced == fresh_saved
+    assert replaced["learned"]["kind"] == "recording"
+    assert replaced["learned"]["source"] == str(other)
+    assert replaced["learned"]["sensors"][0]["name"] == "foot"
     # too short a recording to learn from: one clear error, no file written
     short = tmp_path / "short.csv"
     assert companion("simulate", "--out", str(short), "--minutes", "0.1").returncode == 0

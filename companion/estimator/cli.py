@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from companion.cli import SEED, Bounded
 from companion.errors import ConfigError
-from companion.estimator.evaluate import MAX_JITTER_PERIODS
+
+MAX_JITTER_PERIODS = 0.1
+"""The default of ``--jitter`` (``companion.estimator.evaluate.MAX_JITTER_PERIODS``, kept
+here so that building the parser does not import the estimator; a test checks both)."""
 
 
 def _setups(text: str) -> list[str]:
@@ -73,24 +75,22 @@ def register(subparsers: Any) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from companion.config import load_config
     from companion.estimator.evaluate import evaluate, format_tables
+    from companion.progress import Progress
 
     setups = _setups(args.setups)
     cfg = load_config(args.config)
 
-    def progress(text: str) -> None:
-        if not args.json:
-            print(text, file=sys.stderr, flush=True)
-
-    results = evaluate(
-        n_runners=args.runners,
-        minutes=args.minutes,
-        relaxed_minutes=args.relaxed_minutes,
-        setups=setups,
-        seed=args.seed,
-        settings=cfg.estimator,
-        progress=progress,
-        max_jitter=args.jitter,
-    )
+    with Progress("evaluate", args.runners * len(setups), unit="runs") as progress:
+        results = evaluate(
+            n_runners=args.runners,
+            minutes=args.minutes,
+            relaxed_minutes=args.relaxed_minutes,
+            setups=setups,
+            seed=args.seed,
+            settings=cfg.estimator,
+            progress=lambda text: progress.advance(note=text),
+            max_jitter=args.jitter,
+        )
     if args.json:
         print(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2))
     else:

@@ -9,7 +9,6 @@ on a terminal, and stops cleanly on Ctrl-C or SIGTERM with the run's summary.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -17,12 +16,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from companion.cli import Bounded
 from companion.errors import SensorError
+from companion.progress import StatusLine
 
 log = logging.getLogger("companion.ble")
 
@@ -33,6 +33,8 @@ def _out(text: str) -> None:
 
 # --------------------------------------------------------------------------- scan
 def cmd_scan(args: argparse.Namespace) -> int:
+    import asyncio
+
     from companion.source.ble.scan import scan
 
     _out(f"scanning for {args.seconds:g} s ...")
@@ -57,36 +59,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- run
-class StatusLine:
-    """One status line, rewritten in place on a terminal; nothing otherwise."""
-
-    def __init__(self, stream: Any, enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self.text = ""
-
-    def show(self, text: str) -> None:
-        if not self.enabled:
-            return
-        self.text = text
-        self.stream.write("\r\x1b[K" + text)
-        self.stream.flush()
-
-    def print_above(self, line: str) -> None:
-        """Print a full line (a cue) without tearing the status line."""
-        if self.enabled:
-            self.stream.write("\r\x1b[K" + line + "\n" + self.text)
-            self.stream.flush()
-        else:
-            _out(line)
-
-    def clear(self) -> None:
-        if self.enabled and self.text:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.text = ""
-
-
 def status_text(source: Any, pipeline: Any, now_mono: float) -> str:
     parts = []
     for name, link in source.links.items():
@@ -126,6 +98,8 @@ async def live_run(
     Returns the run's summary, the number of samples recorded, and the relaxed baseline the
     run learned or was given (``StreamingEstimator.profile()``, ``None`` if none).
     """
+    import asyncio
+
     from companion.pipeline import Pipeline, run_source
     from companion.source.recording import RecordingWriter
 
@@ -173,8 +147,10 @@ async def live_run(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from companion.config import load_config
-    from companion.estimator.profile import find_profile, save_learned
+    from companion.estimator.profile import LearnedFrom, find_profile, save_learned
     from companion.pipeline import load_checked_library
     from companion.source.ble.source import BleSource
     from companion.voice.sink import ConsoleSink, make_sink
@@ -206,7 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop_after_s=args.seconds,
     )
     out_path = recording_path(cfg, args.out)
-    meta = {"runner": args.runner or cfg.run.runner}
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    meta = {"start_wall": started, "runner": args.runner or cfg.run.runner}
     if not args.json:
         names = ", ".join(f"{s.name} ({s.profile})" for s in cfg.sensors)
         _out(f"connecting to {names}; recording to {out_path}; Ctrl-C stops")
@@ -253,7 +230,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         _out(f"recording: {out_path} ({written} samples); replay it with `companion replay`")
     if args.save_profile:
         name = args.runner or cfg.run.runner
-        path = save_learned(cfg, learned, name, str(out_path))
+        path = save_learned(
+            cfg,
+            learned,
+            name,
+            str(out_path),
+            LearnedFrom.of("live run", str(out_path.resolve()), source.sensors, meta),
+        )
         print(
             f"saved the relaxed baseline of runner {name!r} to {path}", file=sys.stderr, flush=True
         )
