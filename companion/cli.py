@@ -175,26 +175,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_replay(run.recording, args, realtime=not args.fast, as_json=args.json)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from companion.source.simulator import RunnerParams, parse_faults, simulate, write_simulation
+def _simulation(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
+    """The runner, the conditions and the faults ``simulate`` options ask for: the world's
+    draw for the seed (classic: the defaults), then each option given on top of it."""
+    import dataclasses
 
-    faults = parse_faults(args.faults) if args.faults else []
-    sensors = tuple(s.strip() for s in args.sensors.split(",") if s.strip())
-    runner = RunnerParams(cadence_spm=args.cadence, strike=args.strike)
-    run = simulate(
-        args.minutes * 60.0,
-        args.rate,
-        runner=runner,
-        faults=faults,
-        sensors=sensors,
-        seed=args.seed,
-        packet_loss=args.loss,
+    import numpy as np
+
+    from companion.errors import SourceError
+    from companion.source.simulator import (
+        RunConditions,
+        RunnerParams,
+        Turns,
+        draw_world,
+        fault_size,
+        parse_faults,
+        random_faults,
     )
+
+    sizes = ("dorsi_deg", "plantar_deg", "rigid_keep", "heel_up_deg")
+    changes: dict[str, Any] = {}
+    if args.world == "classic":
+        runner, cond = RunnerParams(), RunConditions()
+        if args.fault_size:  # the classic runner with faults of this band
+            rng = np.random.default_rng([args.seed, 4244])
+            changes.update({name: fault_size(rng, name, args.fault_size) for name in sizes})
+    else:
+        bands = dict.fromkeys(sizes, args.fault_size) if args.fault_size else None
+        runner, cond = draw_world(args.seed, "wide", bands=bands)
+    if args.cadence is not None:
+        changes["cadence_spm"] = args.cadence
+    if args.speed is not None:
+        changes.update(speed_mps=args.speed, contact_time_s=None)  # contact from the speed
+    if args.strike is not None:
+        changes.update(strike=args.strike, strike_angle_deg=None)  # at its typical angle
+    runner = dataclasses.replace(runner, **changes)
+    rate = cond.rate_hz if args.rate is None else args.rate
+    packet_ms = args.packet_ms
+    if packet_ms is None and cond.packet_size:  # the drawn packet's length, at this rate
+        packet_ms = 1000.0 * cond.packet_size / cond.rate_hz
+    if packet_ms is not None and not 0 < packet_ms <= 5000:
+        raise SourceError(f"--packet-ms {packet_ms:g}: give a packet length over 0, up to 5000")
+    knobs = {
+        "packet_loss": args.loss,
+        "acc_range_g": args.acc_range,
+        "shank_acc_range_g": args.acc_range,
+        "gyr_range_dps": args.gyr_range,
+        "shank_gyr_range_dps": args.gyr_range,
+        "clock_ppm": args.clock_ppm,
+        "host_timestamps": args.host_timestamps,
+        "running_start": args.running_start,
+    }
+    cond = dataclasses.replace(
+        cond,
+        rate_hz=rate,
+        packet_size=max(1, round(packet_ms * rate / 1000.0)) if packet_ms else 0,
+        jitter_s=cond.jitter_s * cond.rate_hz / rate,  # the same share of a period
+        turns=cond.turns if args.turns is None else Turns() if args.turns else None,
+        **{k: v for k, v in knobs.items() if v is not None},
+    )
+    if args.faults:
+        faults = parse_faults(args.faults)
+    elif args.world == "wide" and not args.relaxed:
+        rng = np.random.default_rng([args.seed, 4243])
+        faults = random_faults(rng, args.minutes * 60.0, "wide")
+    else:
+        faults = []
+    return runner, cond, faults
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from companion.source.recording import labels_path, truth_path
+    from companion.source.simulator import format_faults, simulate, write_simulation
+
+    runner, cond, faults = _simulation(args)
+    sensors = tuple(s.strip() for s in args.sensors.split(",") if s.strip())
+    run = simulate(
+        args.minutes * 60.0, runner=runner, faults=faults, sensors=sensors, seed=args.seed,
+        **cond.kwargs(),
+    )  # fmt: skip
     out = Path(args.out)
     write_simulation(run, out)
     n = len(run.truth)
     _stdout_line(f"wrote {out} ({sum(len(b) for b in run.recording.data.values())} samples)")
-    _stdout_line(f"wrote {out.with_name(out.stem + '.labels.csv')} ({n} strides)")
+    _stdout_line(f"wrote {labels_path(out)} ({n} strides)")
+    i = run.info
+    _stdout_line(
+        f"wrote {truth_path(out)}: {args.world} world, seed {args.seed}: {i['setup']} at "
+        f"{i['rate_hz']:g} Hz, {runner.strike} {i['fsa_deg']:+.1f} deg, {i['speed_mps']:.1f} m/s, "
+        f"{i['cadence_spm']:.0f} steps/min; faults {format_faults(faults) or 'none'} (dorsiflexion "
+        f"+{i['d_dorsi']:.1f} deg, plantarflexion -{i['d_plantar']:.1f} deg, heel up "
+        f"{i['heel_up']:.1f} deg, rigid keeps {100 * i['k_rom']:.0f} %); {100 * i['loss']:.1f} % "
+        f"of {i['packet_ms']:.0f} ms packets lost"
+    )
     return 0
 
 
@@ -249,26 +322,82 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("simulate", help="write a simulated recording and its ground truth")
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated recording and its ground truth",
+        description="Write a simulated recording, its true strides (NAME.labels.csv) and its "
+        "truth file (NAME.truth.json: toe-offs, strike angles, fault sizes; what `companion "
+        "score` reads). --world wide --seed N draws the runner, the sensors, the link, the "
+        "course and the faults from the wide world; each option given replaces its draw.",
+    )
     p.add_argument("--out", required=True, help="recording CSV to write")
     p.add_argument("--minutes", type=Bounded(0.01, 360.0, "min"), default=3.0)
     p.add_argument(
-        "--rate", type=Bounded(25.0, 2000.0, "Hz"), default=200.0, help="sampling rate, Hz"
+        "--world",
+        choices=("classic", "wide"),
+        default="classic",
+        help="classic: one typical runner and sensor set-up (the default); wide: everything "
+        "drawn from the seed (docs/simulator.md)",
+    )
+    p.add_argument(
+        "--rate",
+        type=Bounded(25.0, 2000.0, "Hz"),
+        help="sampling rate, Hz (default 200; wide: drawn)",
     )
     p.add_argument("--seed", type=SEED, default=0, help="random seed (>= 0)")
     p.add_argument(
         "--faults",
         default="",
-        help="e.g. 'rigid@60-90,forced_dorsiflexion@100-130' (seconds from the start)",
+        help="e.g. 'rigid@60-90,forced_dorsiflexion@100-130' (seconds from the start; "
+        "default: none, wide: drawn)",
+    )
+    p.add_argument("--relaxed", action="store_true", help="wide: no faults (for false cues)")
+    p.add_argument(
+        "--fault-size",
+        choices=("near", "moderate", "large"),
+        help="every fault's size from this band (near: just over the default thresholds)",
     )
     p.add_argument("--sensors", default="foot", help="foot, shank, or foot,shank")
     p.add_argument(
-        "--cadence", type=Bounded(120.0, 240.0, "steps/min"), default=170.0, help="steps/min"
+        "--cadence",
+        type=Bounded(120.0, 240.0, "steps/min"),
+        help="steps/min (default 170; wide: drawn)",
     )
-    p.add_argument("--strike", default="rearfoot", choices=("rearfoot", "midfoot", "forefoot"))
     p.add_argument(
-        "--loss", type=Bounded(0.0, 0.5), default=0.0, help="fraction of packets lost (0-0.5)"
+        "--speed",
+        type=Bounded(1.0, 10.0, "m/s"),
+        help="m/s (default: from the cadence; wide: drawn)",
     )
+    p.add_argument(
+        "--strike",
+        choices=("rearfoot", "midfoot", "forefoot"),
+        help="strike style, at its typical angle (default rearfoot; wide: drawn)",
+    )
+    p.add_argument(
+        "--loss", type=Bounded(0.0, 0.5), help="fraction of packets lost (0-0.5; default 0)"
+    )
+    p.add_argument(
+        "--packet-ms", type=Bounded(1.0, 1000.0, "ms"), help="BLE packet length, ms (default 20)"
+    )
+    p.add_argument(
+        "--acc-range", type=Bounded(2.0, 400.0, "g"), help="accelerometer range, g (default 16)"
+    )
+    p.add_argument(
+        "--gyr-range",
+        type=Bounded(125.0, 10000.0, "deg/s"),
+        help="gyroscope range, deg/s (default 2000)",
+    )
+    p.add_argument(
+        "--clock-ppm",
+        type=Bounded(-1000.0, 1000.0, "ppm"),
+        help="sensor clock drift, ppm (default 0)",
+    )
+    for flag, text in (
+        ("--host-timestamps", "samples stamped by the host as their packet arrives (uneven)"),
+        ("--running-start", "the recording starts mid-run, without standing"),
+        ("--turns", "a loop with a 180 deg turn (radius 10 m) every 100 m"),
+    ):
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, help=text + " (wide: drawn)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("replay", help="push a recording through the same pipeline as a live run")

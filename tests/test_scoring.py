@@ -126,6 +126,7 @@ def scored_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # the same run, gzip-compressed, scores the same
     (d / "packed.csv.gz").write_bytes(gzip.compress((d / "run.csv").read_bytes()))
     (d / "packed.labels.csv").write_bytes((d / "run.labels.csv").read_bytes())
+    (d / "packed.truth.json").write_bytes((d / "run.truth.json").read_bytes())
     (d / "no_truth.csv").write_bytes((d / "run.csv").read_bytes())
     return d
 

@@ -61,11 +61,21 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=SEED, default=1)
     p.add_argument(
+        "--world",
+        choices=("classic", "wide"),
+        default="classic",
+        help="the simulator's world: classic (the first, narrow one; the default for now) or "
+        "wide (fault sizes from just over the thresholds to large, 50-406 Hz, 10-200 ms "
+        "packets with loss and dropouts, clipping, clock drift, host timestamps, fast "
+        "running, late-swing braking, turns; docs/simulator.md)",
+    )
+    p.add_argument(
         "--jitter",
         type=Bounded(0.0, 0.45, "sample periods"),
         default=MAX_JITTER_PERIODS,
         help="largest timestamp jitter (std, in sample periods) of a runner; each runner "
-        f"gets a random one up to it (default {MAX_JITTER_PERIODS:g}, at most 0.45)",
+        f"gets a random one up to it (default {MAX_JITTER_PERIODS:g}, at most 0.45; the wide "
+        "world draws its own)",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--config", "-c", metavar="FILE", help="TOML config (estimator thresholds)")
@@ -90,6 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             settings=cfg.estimator,
             progress=lambda text: progress.advance(note=text),
             max_jitter=args.jitter,
+            world=args.world,
         )
     if args.json:
         print(json.dumps({k: v.as_dict() for k, v in results.items()}, indent=2))

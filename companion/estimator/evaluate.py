@@ -1,7 +1,10 @@
 """Measure the estimator against simulated runners with known ground truth.
 
 For each simulated runner (random cadence, strike style, range of motion, noise,
-3-D mounting, sampling rate, packet loss, timestamp jitter) and each sensor set-up, the run is fed
+3-D mounting, sampling rate, packet loss, timestamp jitter; with ``world="wide"`` the
+simulator's wide world: fault sizes in bands from just over the thresholds to large,
+50-406 Hz, 10-200 ms packets, dropouts, clipping, clock drift, host timestamps, fast
+running, braking, turns) and each sensor set-up, the run is fed
 through :class:`~companion.estimator.streaming.StreamingEstimator` in BLE-sized
 packets and every reported stride is matched to the true stride with the nearest
 initial contact. Reported:
@@ -26,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,12 +37,17 @@ from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
 from companion.types import FAULT_LABELS, Label, SampleBatch, StrideReport
 
+if TYPE_CHECKING:
+    from companion.source.simulator import RunConditions, RunnerParams
+
 SETUPS: dict[str, tuple[str, ...]] = {
     "foot": ("foot",),
     "shank": ("shank",),
     "foot+shank": ("foot", "shank"),
 }
 RATES_HZ = (50.0, 100.0, 200.0, 400.0)
+WIDE_RATES_HZ = (50.0, 104.0, 200.0, 406.0, 52.0, 100.0, 208.0, 400.0)
+"""The wide world's runners take these rates in turn: eight runners cover each."""
 MAX_JITTER_PERIODS = 0.1
 """Each runner's timestamp jitter (std) is drawn from 0 to this many sample periods (the
 default of ``evaluate``)."""
@@ -58,6 +66,23 @@ class RunnerCase:
     duration_s: float
     jitter_s: float = 0.0
     """Timestamp jitter (std, s)."""
+    runner: RunnerParams | None = None
+    """The wide world's runner (None: the classic ``RunnerParams.random`` of ``seed``)."""
+    conditions: RunConditions | None = None
+    """The wide world's sensors, link and course (None: the classic ones above)."""
+    bands: dict[str, str] = field(default_factory=dict)
+    """The wide world's fault size band of each fault (near, moderate, large)."""
+
+    def runner_params(self) -> RunnerParams:
+        from companion.source.simulator import RunnerParams
+
+        return self.runner or RunnerParams.random(np.random.default_rng(self.seed))
+
+    def simulate_kwargs(self) -> dict[str, Any]:
+        """Everything ``simulate`` takes for this case besides runner, faults and sensors."""
+        if self.conditions is not None:
+            return self.conditions.kwargs()
+        return {"rate_hz": self.rate_hz, "packet_loss": self.packet_loss, "jitter_s": self.jitter_s}
 
 
 @dataclass
@@ -163,24 +188,31 @@ class SetupResult:
         return out
 
 
-def fault_schedule(rng: np.random.Generator, duration_s: float) -> list[tuple[float, float, str]]:
-    """Relaxed warm-up, then each fault in random order with relaxed spells between."""
-    order = [lab.value for lab in FAULT_LABELS]
-    rng.shuffle(order)
-    t = 70.0  # alignment + baseline strides + margin
-    out = []
-    block = max(20.0, (duration_s - t) / len(order) - 15.0)
-    for lab in order:
-        if t + block > duration_s - 5.0:
-            break
-        out.append((t, t + block, lab))
-        t += block + 15.0
-    return out
+def fault_schedule(
+    rng: np.random.Generator, duration_s: float, world: str = "classic"
+) -> list[tuple[float, float, str]]:
+    """Relaxed warm-up (alignment + baseline strides + margin: 70 s), then the faults in
+    random order with relaxed spells between (classic: each once in equal blocks; wide:
+    spells of 12-30 s repeated to the end, see ``simulator.random_faults``)."""
+    from companion.source.simulator import random_faults
+
+    return [(f.start_s, f.end_s, f.label.value) for f in random_faults(rng, duration_s, world)]
 
 
 def make_cases(
-    n_runners: int, minutes: float, seed: int, max_jitter: float = MAX_JITTER_PERIODS
+    n_runners: int,
+    minutes: float,
+    seed: int,
+    max_jitter: float = MAX_JITTER_PERIODS,
+    world: str = "classic",
 ) -> list[RunnerCase]:
+    """The evaluation's runners. classic: rates 50-400 Hz in turn, 0-5 % packet loss,
+    jitter up to ``max_jitter`` periods. wide: the simulator's wide world, rates of
+    :data:`WIDE_RATES_HZ` in turn, the sides alternating, and each fault's size band
+    (near, moderate, large) rotating so that every band of every fault is there from
+    three runners on (``max_jitter`` is the wide world's own, up to 0.1 periods)."""
+    if world == "wide":
+        return _wide_cases(n_runners, minutes, seed)
     rng = np.random.default_rng(seed)
     jitter_rng = np.random.default_rng([seed, 7])
     cases = []
@@ -195,6 +227,40 @@ def make_cases(
                 faults=fault_schedule(rng, dur),
                 duration_s=dur,
                 jitter_s=float(jitter_rng.uniform(0.0, max_jitter)) / rate_hz,
+            )
+        )
+    return cases
+
+
+def _wide_cases(n_runners: int, minutes: float, seed: int) -> list[RunnerCase]:
+    import dataclasses
+
+    from companion.source.simulator import FAULT_BANDS, SIDES, RunConditions, RunnerParams
+
+    cases = []
+    for i in range(n_runners):
+        rng = np.random.default_rng([seed, 11, i])
+        dur = minutes * 60.0
+        bands = {
+            "dorsi_deg": FAULT_BANDS[i % 3],
+            "plantar_deg": FAULT_BANDS[(i + 1) % 3],
+            "heel_up_deg": FAULT_BANDS[(i + 1) % 3],
+            "rigid_keep": FAULT_BANDS[(i + 2) % 3],
+        }
+        runner = RunnerParams.random(rng, "wide", bands=bands)
+        runner = dataclasses.replace(runner, side=SIDES[i % 2])
+        cond = RunConditions.random(rng, rate_hz=WIDE_RATES_HZ[i % len(WIDE_RATES_HZ)])
+        cases.append(
+            RunnerCase(
+                seed=seed * 1000 + i,
+                rate_hz=cond.rate_hz,
+                packet_loss=cond.packet_loss,
+                faults=fault_schedule(rng, dur, "wide"),
+                duration_s=dur,
+                jitter_s=cond.jitter_s,
+                runner=runner,
+                conditions=cond,
+                bands=bands,
             )
         )
     return cases
@@ -329,16 +395,17 @@ def evaluate(
     settings: EstimatorSettings | None = None,
     progress: Callable[[str], None] | None = None,
     max_jitter: float = MAX_JITTER_PERIODS,
+    world: str = "classic",
 ) -> dict[str, SetupResult]:
     """Run the whole evaluation; returns one :class:`SetupResult` per set-up."""
     from companion.source import simulator as simmod
 
     settings = settings or EstimatorSettings()
     results = {s: SetupResult(s) for s in setups}
-    cases = make_cases(n_runners, minutes, seed, max_jitter)
+    cases = make_cases(n_runners, minutes, seed, max_jitter, world)
     for i, case in enumerate(cases):
-        rng = np.random.default_rng(case.seed)
-        runner = simmod.RunnerParams.random(rng)
+        runner = case.runner_params()
+        sim_kw = case.simulate_kwargs()
         faults = [simmod.FaultSegment(a, b, Label(lab)) for a, b, lab in case.faults]
         for setup in setups:
             res = results[setup]
@@ -346,13 +413,11 @@ def evaluate(
             t0 = time.perf_counter()
             run = simmod.simulate(
                 case.duration_s,
-                case.rate_hz,
                 runner=runner,
                 faults=faults,
                 sensors=sensors,
                 seed=case.seed,
-                packet_loss=case.packet_loss,
-                jitter_s=case.jitter_s,
+                **sim_kw,
             )
             t1 = time.perf_counter()
             reps, est, n = run_estimator(run.recording.sensors, run.recording.data, settings)
@@ -360,18 +425,20 @@ def evaluate(
             res.samples += n
             sup = {s: est.supported_labels(s) for s in run.recording.sensors}
             score_run(res, reps, run.events, case.rate_hz, sup)
-            score_cues(res, reps, case.faults, sup)
+            # the fault spells on the recording's clock (the wide world's sensors drift)
+            spells = [
+                (float(run.to_clock(a)), float(run.to_clock(b)), lab) for a, b, lab in case.faults
+            ]
+            score_cues(res, reps, spells, sup)
             # a fully relaxed run of the same runner: false fault cues
             if relaxed_minutes > 0:
                 calm = simmod.simulate(
                     relaxed_minutes * 60.0,
-                    case.rate_hz,
                     runner=runner,
                     faults=[],
                     sensors=sensors,
                     seed=case.seed + 500_000,
-                    packet_loss=case.packet_loss,
-                    jitter_s=case.jitter_s,
+                    **sim_kw,
                 )
                 calm_reps, _, _ = run_estimator(
                     calm.recording.sensors, calm.recording.data, settings
