@@ -88,73 +88,42 @@ class Limit:
 def judged_against(
     segment: str, stats: dict[str, FeatureStats], settings: EstimatorSettings
 ) -> list[Limit]:
-    """The limit each label is judged against, for a baseline of ``segment``.
-
-    A fault needs the feature past the coach's threshold *and* past the noise guard,
-    from the runner's relaxed median (:func:`companion.estimator.classify.classify`).
-    """
-    from companion.estimator.classify import MAD_TO_SD, RANGE_GAIN_MIN_DEG
+    """The limit each label is judged against, for a baseline of ``segment``: each rule
+    of the classifier's published :data:`~companion.estimator.classify.CRITERIA`, past the
+    coach's threshold *and* past the noise guard, from the runner's relaxed median."""
+    from companion.estimator.classify import CRITERIA, MAD_TO_SD
 
     if segment != "foot":
         return []
     k = settings.noise_guard_mads * MAD_TO_SD
     out: list[Limit] = []
-
-    def add(label: str, feature: str, above: bool, threshold: float, setting: str, note=""):
+    for label, feature, direction, setting, scale, needs in CRITERIA:
         st = stats.get(feature)
         if st is None:
-            return
+            continue
+        threshold = float(getattr(settings, setting))
+        if scale == "pct":
+            if st.median <= 1.0:
+                continue
+            threshold = threshold / 100.0 * st.median
         margin = max(threshold, k * st.mad)
+        above = direction > 0
         limit = st.median + margin if above else st.median - margin
+        note = WITH_SHANK if needs == "ankle" else ""
         out.append(
             Limit(label, feature, above, limit, st.median, threshold, k * st.mad, setting, note)
         )
-
-    landing = "landing_peak_deg" if "landing_peak_deg" in stats else "strike_angle_deg"
-    add(
-        "forced_dorsiflexion",
-        landing,
-        True,
-        settings.forced_dorsiflexion_deg,
-        "forced_dorsiflexion_deg",
-    )
-    add(
-        "forced_plantarflexion",
-        landing,
-        False,
-        settings.forced_plantarflexion_deg,
-        "forced_plantarflexion_deg",
-    )
-    ankle = stats.get("ankle_rom_deg")
-    with_shank = ankle is not None and ankle.median > 1.0
-    if with_shank:
-        drop = settings.rigid_range_drop_pct / 100.0 * ankle.median
-        add("rigid", "ankle_rom_deg", False, drop, "rigid_range_drop_pct", WITH_SHANK)
-    # the foot alone (a run without the shank sensor): the foot's own signs of a held ankle
-    alone = FOOT_ALONE if with_shank else ""
-    grow = stats.get("stride_range_deg")
-    note = alone
-    if grow is not None:
-        limit = grow.median + max(k * grow.mad, RANGE_GAIN_MIN_DEG)
-        note = "; ".join(
-            n for n in (alone, f"not when the stride's range exceeds {limit:.1f} deg") if n
-        )
-    still = settings.rigid_midstance_rate_dps
-    add("rigid", "stance_still_dps", True, still, "rigid_midstance_rate_dps", note)
-    push = settings.rigid_pushoff_rise_deg
-    add("rigid", "pushoff_deg", True, push, "rigid_pushoff_rise_deg", alone)
     return out
 
 
 WITH_SHANK = "with the shank sensor on the same leg"
-FOOT_ALONE = "with the foot sensor alone"
 
 FEATURE_WORDS = {
-    "landing_peak_deg": "landing angle",
+    "landing_deg": "landing angle",
+    "landing_peak_deg": "approach's highest angle",
     "strike_angle_deg": "strike angle",
     "ankle_rom_deg": "ankle range of motion",
-    "stance_still_dps": "foot's turning rate at its stillest in stance",
-    "pushoff_deg": "foot's lowest angle after toe-off",
+    "stance_still_dps": "foot's turning rate over its stillest 40 ms of stance",
 }
 
 

@@ -236,7 +236,7 @@ def test_drawn_thresholds_are_where_the_labels_change(tmp_path: Path) -> None:
         )
         panels = rep.panels["foot"]
         judged = {p.feature for p in panels}
-        assert "landing_peak_deg" in judged
+        assert "landing_deg" in judged
         assert ("ankle_rom_deg" in judged) == ("shank" in sensors)
         faults = [r for r in rep.reports["foot"] if r.baseline_ready and r.label.value != "relaxed"]
         assert {r.label.value for r in faults} == {

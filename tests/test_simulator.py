@@ -720,9 +720,9 @@ def test_simulate_wide_then_score(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--packet-ms", "0"], "--packet-ms 0"),
-        (["--world", "wide", "--rate", "5"], "25-2000 Hz"),
-        (["--world", "wide", "--loss", "0.9"], "packet loss"),
+        (["--packet-ms", "0"], "--packet-ms: 0: must be between 1.0 and 1000.0 ms"),
+        (["--world", "wide", "--rate", "5"], "--rate: 5: must be between 25.0 and 2000.0 Hz"),
+        (["--world", "wide", "--loss", "0.9"], "--loss: 0.9: must be between 0.0 and 0.5"),
     ],
 )
 def test_simulate_options_a_user_gets_wrong(
@@ -730,7 +730,10 @@ def test_simulate_options_a_user_gets_wrong(
 ) -> None:
     from companion.cli import main
 
-    assert main(["simulate", "--out", str(tmp_path / "x.csv"), *args]) == SourceError.exit_code
+    # refused as the command line is read (a usage error), before anything is simulated
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--out", str(tmp_path / "x.csv"), *args])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x.csv").exists()

@@ -106,7 +106,7 @@ def _run(
     if minutes >= 1:
         from companion.source.simulator import parse_faults
 
-        faults = parse_faults("rigid@35-50")
+        faults = parse_faults("forced_dorsiflexion@40-58")
     return simulate(
         minutes * 60.0,
         rate,

@@ -70,7 +70,8 @@ def test_tune_shows_what_a_threshold_changes_side_by_side(run_csv, cfg_file, cap
     assert code == 0, err
     assert len(reads) == 1
     assert cfg_file.read_bytes() == before  # nothing written without --write
-    assert f"changed: {KEY} 8.0 -> 40.0" in out
+    default = EstimatorSettings().forced_dorsiflexion_deg
+    assert f"changed: {KEY} {default} -> 40.0" in out
     assert "ground truth: run.labels.csv" in out
     sections: dict[str, dict[str, list[str]]] = {}
     for line in out.splitlines():
@@ -99,7 +100,8 @@ def test_tune_sweep_reads_once_and_gives_one_row_per_value(run_csv, capsys, monk
     assert len(reads) == 1
     res = json.loads(out)
     names = [s["name"] for s in res["settings"]]
-    assert names == ["current (8.0)", "4", "16", "28", "40"]
+    default = EstimatorSettings().forced_dorsiflexion_deg
+    assert names == [f"current ({default})", "4", "16", "28", "40"]
     dorsi = [s["labels"]["forced_dorsiflexion"] for s in res["settings"]]
     assert dorsi[1] >= dorsi[0] >= dorsi[2] >= dorsi[4] == 0  # higher threshold, fewer
     assert res["settings"][0]["f1"]["forced_dorsiflexion"] > 0.9
@@ -147,23 +149,23 @@ def test_tune_write_keeps_the_file_apart_from_the_changed_value(run_csv, cfg_fil
         "-c",
         str(cfg_file),
         "--set",
-        f"{KEY}=6",
+        f"{KEY}=7",
         "--write",
         str(cfg_file),
     )
     assert code == 0, err
-    assert f"wrote {KEY} = 6.0 to {cfg_file}" in out
+    assert f"wrote {KEY} = 7.0 to {cfg_file}" in out
     after = cfg_file.read_text().splitlines()
     assert len(after) == len(before)
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert changed == [("forced_dorsiflexion_deg = 8.0", "forced_dorsiflexion_deg = 6.0")]
+    assert changed == [("forced_dorsiflexion_deg = 6.0", "forced_dorsiflexion_deg = 7.0")]
     # a setting the file does not have goes into its section; a new file starts from --config
     new = cfg_file.with_name("variant.toml")
     args = ["tune", str(run_csv), "-c", str(cfg_file), "--set", "coach.cooldown_s=4"]
     assert _run(capsys, *args, "--write", str(new))[0] == 0
     lines = new.read_text().splitlines()
     assert [ln for ln in lines if ln.startswith("cooldown_s")] == ["cooldown_s = 4.0"]
-    assert "forced_dorsiflexion_deg = 6.0" in lines and lines[0] == after[0]
+    assert "forced_dorsiflexion_deg = 7.0" in lines and lines[0] == after[0]
     from companion.config import load_config
 
     assert load_config(new).coach.cooldown_s == 4.0
@@ -172,6 +174,7 @@ def test_tune_write_keeps_the_file_apart_from_the_changed_value(run_csv, cfg_fil
 # --------------------------------------------------------------------------- profiles
 def _stats() -> dict[str, FeatureStats]:
     return {
+        "landing_deg": FeatureStats(18.0, 0.5),
         "landing_peak_deg": FeatureStats(20.0, 0.5),
         "strike_angle_deg": FeatureStats(15.0, 0.5),
         "stride_range_deg": FeatureStats(100.0, 2.0),
@@ -232,7 +235,7 @@ def test_profiles_list_show_delete(run_csv, cfg_file, capsys, tmp_path) -> None:
     code, out, _ = _run(capsys, "profiles", "show", "ana", *c)
     assert code == 0
     assert "forced_dorsiflexion    landing angle above" in out
-    assert "forced_dorsiflexion_deg = 8" in out and "landing_peak_deg" in out
+    assert "forced_dorsiflexion_deg = 6" in out and "landing_deg" in out
     code, out, _ = _run(capsys, "profiles", "show", "ana", "--json", *c)
     shown = json.loads(out)
     assert shown["learned"]["kind"] == "recording" and shown["learned"]["saved_at"]

@@ -164,6 +164,8 @@ PUSH_OFF_SHARE = 0.6
 """A learning stride's landing is looked for before the sagittal rate first falls below
 minus this share of the swing peak (the foot's push-off, whose jerk can outgrow a soft
 forefoot landing's)."""
+ADAPT = 0.2
+"""How fast the gate follows the mid-swing to contact time."""
 STRIDE_GATE_SHARE = 0.08
 """Half width of the gate around the last contact plus the stride time, as a share of
 the stride (strides vary by 2-4 %; a pace change needs a few strides)."""
@@ -239,8 +241,10 @@ class ContactScanner:
         self._windows: deque[tuple[int, int]] = deque()
         self._strides: deque[int] = deque(maxlen=7)
         """Samples between consecutive contacts of recent strides."""
-        self._timing: deque[int] = deque(maxlen=7)
-        """Samples from mid-swing to contact of recent strides."""
+        self._timing: deque[int] = deque(maxlen=LEARN_IMPACTS)
+        """Samples from mid-swing to contact of the learning strides."""
+        self._typ = 0.0
+        """The runner's mid-swing to contact time (samples) the gate is centred on."""
         self._learned: dict[str, list[int]] = {}
         """Mid-swing to contact (samples) of each kind of landing in the learning strides."""
         self._prominence: list[float] = []
@@ -441,12 +445,12 @@ class ContactScanner:
         self._impact = kind == "impact"
         self._timing.append(ic - self._ms)
         if len(self._timing) >= LEARN_IMPACTS:
+            self._typ = float(np.median(self._timing))
             self.use_impacts = self._impacts_land()
             # the timing of the kind kept, from the learning strides that showed it
             kept = "impact" if self.use_impacts else "rate"
             if len(self._learned.get(kept, ())) >= 2:
-                self._timing.clear()
-                self._timing.extend(self._learned[kept])
+                self._typ = float(np.median(self._learned[kept]))
         return ic, end + 2 * self._rise_look
 
     def _impacts_land(self) -> bool:
@@ -494,7 +498,7 @@ class ContactScanner:
         mid-swing late)."""
         fs = self.t.rate_hz
         first = self._ms + self._min_ms_to_ic
-        typ = int(np.median(self._timing))
+        typ = round(self._typ)
         half = max(round(GATE_S * fs), round(0.25 * typ))
         lo, hi = self._ms + typ - half, self._ms + typ + half
         if self._last_contact is not None and len(self._strides) >= 3:
@@ -504,6 +508,13 @@ class ContactScanner:
             if centre - s_half <= hi and centre + s_half >= lo:  # they overlap: join them
                 lo, hi = min(lo, centre - s_half), max(hi, centre + s_half)
         return max(first, lo), max(first, hi)
+
+    def _adapt(self, timing: int) -> None:
+        """Follow a slow change of the mid-swing to contact time (pace), a step of at most
+        a quarter of the gate at a time: a gate that caught a wrong event once must not walk
+        off after it."""
+        step = max(1.0, GATE_S * self.t.rate_hz / 4.0)
+        self._typ += ADAPT * float(np.clip(timing - self._typ, -step, step))
 
     def _gated_contact(self) -> tuple[int, int] | None:
         t = self.t
@@ -533,7 +544,7 @@ class ContactScanner:
                 k = impact_onset(jerk, w_imp, peak, 0.5 * self._impact_onset)
                 if k is not None:
                     self._impact = True
-                    self._timing.append(a + k - self._ms)
+                    self._adapt(a + k - self._ms)
                     return a + k, a + k + w_imp
                 self._imp_scan = k_hi
             if t.n <= hi + w_imp:
@@ -550,5 +561,5 @@ class ContactScanner:
         else:
             m, decided = found
         self._impact = False
-        self._timing.append(m - self._ms)
+        self._adapt(m - self._ms)
         return m, max(decided, hi + w_imp) if self.use_impacts else decided

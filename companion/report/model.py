@@ -41,9 +41,10 @@ LABEL_COLOURS: dict[str, str] = {
 """Each label's colour on the page and in the figures: the Okabe-Ito set, which readers
 with a colour-vision deficiency can tell apart."""
 FEATURE_NAMES: dict[str, str] = {
-    "landing_peak_deg": "landing angle (foot to ground, highest toes-up before contact)",
+    "landing_deg": "landing angle (mean of the strike angle and the approach's highest)",
+    "landing_peak_deg": "the approach's highest angle before contact",
     "strike_angle_deg": "foot strike angle at contact",
-    "stance_still_dps": "foot rotation at its stillest in stance",
+    "stance_still_dps": "foot rotation over its stillest 40 ms of stance",
     "pushoff_deg": "foot angle at push-off (lowest, just after toe-off)",
     "ankle_rom_deg": "ankle range of motion over the stride",
     "contact_ms": "ground contact time",
@@ -108,35 +109,10 @@ class Criterion:
     needs: str = "any"
 
 
-CURRENT_CRITERIA: tuple[Criterion, ...] = (
-    Criterion(Label.FORCED_DORSIFLEXION.value, "landing_peak_deg", +1, "forced_dorsiflexion_deg"),
-    Criterion(
-        Label.FORCED_PLANTARFLEXION.value, "landing_peak_deg", -1, "forced_plantarflexion_deg"
-    ),
-    Criterion(Label.RIGID.value, "ankle_rom_deg", -1, "rigid_range_drop_pct", "pct", "ankle"),
-    Criterion(
-        Label.RIGID.value, "stance_still_dps", +1, "rigid_midstance_rate_dps", "abs", "no_ankle"
-    ),
-    Criterion(Label.RIGID.value, "pushoff_deg", +1, "rigid_pushoff_rise_deg", "abs", "no_ankle"),
-)
-"""The classifier's rules as of ``estimator/classify.py`` at the time of writing; used
-only while classify.py publishes no ``CRITERIA`` table of its own."""
-
-
 def judging_criteria() -> tuple[Criterion, ...]:
-    """The classifier's rules: its published ``classify.CRITERIA`` (tuples ``(label,
-    feature, direction, setting, scale, needs)``) when it has one, else
-    :data:`CURRENT_CRITERIA`."""
-    published = getattr(classify, "CRITERIA", None)
-    if published is None:
-        return CURRENT_CRITERIA
-    out = []
-    for c in published:
-        if not isinstance(c, Criterion):
-            label, feature, direction, setting, *rest = tuple(c)
-            c = Criterion(str(label), str(feature), int(direction), str(setting), *map(str, rest))
-        out.append(c)
-    return tuple(out)
+    """The classifier's rules, from its published :data:`classify.CRITERIA` (the one
+    place they are written down)."""
+    return tuple(Criterion(*c) for c in classify.CRITERIA)
 
 
 def mad_to_sd() -> float:
