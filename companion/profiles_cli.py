@@ -123,7 +123,7 @@ FEATURE_WORDS = {
     "landing_peak_deg": "approach's highest angle",
     "strike_angle_deg": "strike angle",
     "ankle_rom_deg": "ankle range of motion",
-    "stance_still_dps": "foot's turning rate over its stillest 40 ms of stance",
+    "stance_still_dps": "foot's turning rate over its stillest 20 ms of stance",
 }
 
 

@@ -11,8 +11,8 @@ import itertools
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
+from companion.estimator.windows import centred_max, centred_mean, centred_min
 from companion.types import G_MPS2
 
 
@@ -21,8 +21,8 @@ def quasi_static_mask(
 ) -> np.ndarray:
     """Samples where the segment is nearly still: little rotation and |acc| close to g."""
     w = max(1, round(0.03 * rate_hz))
-    gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), w, mode="nearest")
-    an = uniform_filter1d(np.linalg.norm(acc, axis=1), w, mode="nearest")
+    gn = centred_mean(np.linalg.norm(gyr, axis=1), w)
+    an = centred_mean(np.linalg.norm(acc, axis=1), w)
     return (gn < gyr_max_dps) & (np.abs(an - G_MPS2) < acc_tol_mps2)
 
 
@@ -33,13 +33,13 @@ def stance_centres(gyr_norm_dps: np.ndarray, rate_hz: float) -> np.ndarray:
     below 30 % of its 95th percentile: mid-stance, whatever the accelerometer shows.
     """
     w = max(1, round(0.03 * rate_hz))
-    gs = uniform_filter1d(gyr_norm_dps, w, mode="nearest")
+    gs = centred_mean(gyr_norm_dps, w)
     half = max(1, round(0.25 * rate_hz))
-    mn = minimum_filter1d(gs, 2 * half + 1, mode="nearest")
+    mn = centred_min(gs, 2 * half + 1)
     p95 = float(np.percentile(gyr_norm_dps, 95))
     # mid-stance of a stride, not standing: a swing within +-0.4 s
     reach = max(1, round(0.4 * rate_hz))
-    mx = maximum_filter1d(gyr_norm_dps, 2 * reach + 1, mode="nearest")
+    mx = centred_max(gyr_norm_dps, 2 * reach + 1)
     idx = np.flatnonzero((gs <= mn) & (gs < 0.3 * p95) & (mx > 0.5 * p95))
     if len(idx) == 0:
         return idx
@@ -159,7 +159,7 @@ def swing_before_impact_sign(acc: np.ndarray, g_ml: np.ndarray, rate_hz: float) 
     half = max(1, round(0.3 * rate_hz))
     # the impact is smeared over a sample period at low rates (as in the estimator)
     floor = min(400.0, 3.0 * rate_hz)
-    peaks = np.flatnonzero((jerk >= maximum_filter1d(jerk, 2 * half + 1)) & (jerk >= floor))
+    peaks = np.flatnonzero((jerk >= centred_max(jerk, 2 * half + 1)) & (jerk >= floor))
     back = round(0.35 * rate_hz)
     gap = max(1, round(0.02 * rate_hz))
     votes = [float(np.sum(g_ml[k - back : k - gap])) / rate_hz for k in peaks if k >= back]

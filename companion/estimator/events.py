@@ -12,9 +12,9 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from companion.estimator.settings import EstimatorSettings
+from companion.estimator.windows import centred_max, window_max
 from companion.types import G_MPS2
 
 
@@ -32,38 +32,23 @@ def first_swing_peak(
         return None
     lo = max(0, first - half_window)
     seg = g_ml[lo:]
-    mx = maximum_filter1d(seg, 2 * half_window + 1, mode="nearest")
+    mx = centred_max(seg, 2 * half_window + 1)
     cand = seg[first - lo : last - lo]
     hits = np.flatnonzero((cand >= mx[first - lo : last - lo]) & (cand >= threshold_dps))
     return int(hits[0]) + first if len(hits) else None
 
 
-def first_contact(
-    g_ml: np.ndarray, half_window: int, below_dps: float, first: int, rise_dps: float = 0.0
-) -> int | None:
-    """Index of the initial contact in ``g_ml[first:len-half_window]``.
-
-    Falbriard et al. (2018, Front. Physiol. 9:610) found the minimum of the foot's
-    pitch angular velocity after mid-swing the most precise initial-contact
-    feature in running (2 ms precision, all strike styles): the foot (and shank)
-    stops rotating forward and is slapped back when it meets the ground. Online,
-    the first local minimum that is the smallest value within ±``half_window``
-    samples and lies below ``below_dps`` is taken; the half window is the fixed
-    look-ahead that confirms it, and the rate must have risen again by at least
-    ``rise_dps`` at its end (a real landing, not a wiggle on a slow late swing).
-    """
-    last = len(g_ml) - half_window
-    if last <= first:
-        return None
-    lo = max(0, first - half_window)
-    seg = g_ml[lo:]
-    mn = minimum_filter1d(seg, 2 * half_window + 1, mode="nearest")
-    cand = seg[first - lo : last - lo]
-    after = seg[first - lo + half_window : last - lo + half_window]
-    hits = np.flatnonzero(
-        (cand <= mn[first - lo : last - lo]) & (cand <= below_dps) & (after - cand >= rise_dps)
-    )
-    return int(hits[0]) + first if len(hits) else None
+def swing_centre(g_ml: np.ndarray, peak: int, half_window: int) -> int:
+    """The centre of the swing lobe around its peak ``g_ml[peak]``: the mean position of
+    the samples within ``half_window`` of it that are above :data:`LOBE_SHARE` of the peak,
+    weighted by how far above. The same as the peak for a peaked swing; for a flat-topped
+    one, steady where the peak sample would jump around the top."""
+    a, b = max(0, peak - half_window), min(len(g_ml), peak + half_window + 1)
+    w = g_ml[a:b] - LOBE_SHARE * g_ml[peak]
+    w = np.where(w > 0.0, w, 0.0)
+    if w.sum() <= 0.0:
+        return peak
+    return a + round(float(np.dot(w, np.arange(b - a)) / w.sum()))
 
 
 def landing_rise(
@@ -126,12 +111,14 @@ def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: flo
     if n <= 0:
         return None
     # max over [k, k + confirm]
-    ahead = maximum_filter1d(jerk, confirm + 1, origin=-((confirm + 1) // 2), mode="nearest")
+    ahead = window_max(jerk, 0, confirm)
     ok = (ahead[:n] >= min_peak) & (jerk[:n] >= min_onset) & (jerk[:n] >= 0.5 * ahead[:n])
     hits = np.flatnonzero(ok)
     return int(hits[0]) if len(hits) else None
 
 
+LOBE_SHARE = 0.8
+"""Samples above this share of the swing peak make its lobe's centre (the mid-swing)."""
 IMPACT_MIN_G_PER_S = {"foot": 400.0, "shank": 300.0}
 """Smallest peak jerk (g/s) taken as a landing impact (also at least
 :data:`IMPACT_SHARE` of the runner's recent impacts). A foot's swing stays at 100-200 g/s
@@ -164,6 +151,9 @@ PUSH_OFF_SHARE = 0.6
 """A learning stride's landing is looked for before the sagittal rate first falls below
 minus this share of the swing peak (the foot's push-off, whose jerk can outgrow a soft
 forefoot landing's)."""
+UNSTEADY_S = 0.02
+"""Learned mid-swing to contact times whose median absolute deviation exceeds this are
+unsteady: the gate then also follows the stride time."""
 ADAPT = 0.2
 """How fast the gate follows the mid-swing to contact time."""
 STRIDE_GATE_SHARE = 0.08
@@ -304,8 +294,9 @@ class ContactScanner:
                 if j is None:
                     self._scan = max(self._scan, t.n - self._w_ms)
                     return out
-                self._ms = j + lo
-                self._ms_peak = float(g[t.row(self._ms)])
+                peak = j + lo
+                self._ms_peak = float(g[t.row(peak)])
+                self._ms = swing_centre(g, t.row(peak), self._w_ms) + t.base
                 self._mode = "ic"
                 self._gate_seen = False
                 self._imp_scan = self._ms
@@ -492,16 +483,17 @@ class ContactScanner:
 
     def _gate(self) -> tuple[int, int]:
         """The stream indices a gated contact is searched in: around the mid-swing plus the
-        learned mid-swing to contact time, joined, when the previous contact is the last
-        stride's, with the window around that contact plus the runner's stride time
-        (strides repeat within a few percent; a swing without one clear peak can put the
-        mid-swing late)."""
+        runner's mid-swing to contact time; where that time was unsteady in the learning
+        strides (a swing without one clear peak), joined with the window around the
+        previous contact plus the runner's stride time (strides repeat within a few
+        percent)."""
         fs = self.t.rate_hz
         first = self._ms + self._min_ms_to_ic
         typ = round(self._typ)
         half = max(round(GATE_S * fs), round(0.25 * typ))
         lo, hi = self._ms + typ - half, self._ms + typ + half
-        if self._last_contact is not None and len(self._strides) >= 3:
+        unsteady = _mad(list(self._timing)) > UNSTEADY_S * fs
+        if unsteady and self._last_contact is not None and len(self._strides) >= 3:
             stride = int(np.median(self._strides))
             centre = self._last_contact + stride
             s_half = max(round(GATE_S * fs), round(STRIDE_GATE_SHARE * stride))

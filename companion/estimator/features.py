@@ -54,9 +54,10 @@ def toe_off(g_ml: np.ndarray, lo: int, hi: int) -> int | None:
     return lo + int(np.argmin(g_ml[lo:hi]))
 
 
-STILLEST_S = 0.04
+STILLEST_S = 0.02
 """How still a segment gets in stance: its mean rotation rate over its stillest stretch of
-this length (a relaxed foot lies flat for 50-100 ms while the shank turns over it)."""
+this length, and at least two samples (a relaxed foot lies flat for a few tens of ms
+while the shank turns over it)."""
 
 
 def stillest_dps(g_norm: np.ndarray, rate_hz: float) -> float:

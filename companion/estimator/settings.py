@@ -25,7 +25,7 @@ class EstimatorSettings:
     rigid_midstance_rate_dps: float = setting(
         25.0,
         "Foot sensor: rigid when the foot still turns this much faster over its stillest "
-        "40 ms of the stance than in the runner's relaxed strides (a relaxed ankle lets "
+        "20 ms of the stance than in the runner's relaxed strides (a relaxed ankle lets "
         "the foot lie flat while the shank rotates over it; a held ankle makes the foot "
         "turn with the shank).",
         min=5.0,

@@ -28,7 +28,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from companion.errors import ConfigError
 from companion.estimator import features as feat
@@ -46,6 +45,7 @@ from companion.estimator.orientation import (
     tilt_series,
 )
 from companion.estimator.settings import EstimatorSettings
+from companion.estimator.windows import centred_mean
 from companion.types import (
     CURVE_POINTS,
     G_MPS2,
@@ -612,7 +612,7 @@ class SensorTrack:
             return ic + round(SHANK_ANCHOR_PHASE * (to - ic))
         a, b = self.row(ic), self.row(to) + 1
         w = max(1, round(0.02 * fs))
-        cost = uniform_filter1d(self._g_norm[a:b], w, mode="nearest")
+        cost = centred_mean(self._g_norm[a:b], w)
         return ic + int(np.argmin(cost))
 
     def _tilt_at(self, i: int, decided_t: float) -> Anchor | None:

@@ -44,7 +44,7 @@ FEATURE_NAMES: dict[str, str] = {
     "landing_deg": "landing angle (mean of the strike angle and the approach's highest)",
     "landing_peak_deg": "the approach's highest angle before contact",
     "strike_angle_deg": "foot strike angle at contact",
-    "stance_still_dps": "foot rotation over its stillest 40 ms of stance",
+    "stance_still_dps": "foot rotation over its stillest 20 ms of stance",
     "pushoff_deg": "foot angle at push-off (lowest, just after toe-off)",
     "ankle_rom_deg": "ankle range of motion over the stride",
     "contact_ms": "ground contact time",
