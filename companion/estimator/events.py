@@ -117,6 +117,12 @@ def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: flo
     return int(hits[0]) if len(hits) else None
 
 
+QUIET_AFTER_S = 0.15
+"""A learning stride's impact must be followed by rest within this long (stance)."""
+QUIET_SHARE = 0.2
+"""... the sagittal rate under this share of the swing peak ..."""
+QUIET_ACC_MPS2 = 0.35 * G_MPS2
+"""... and the specific force this close to gravity, for some 20 ms."""
 LOBE_SHARE = 0.8
 """Samples above this share of the swing peak make its lobe's centre (the mid-swing)."""
 IMPACT_MIN_G_PER_S = {"foot": 400.0, "shank": 300.0}
@@ -145,8 +151,8 @@ SHARP_IMPACT_HZ = 80.0
 """Below this sampling rate a landing's impact (a transient of 10-20 ms) falls in one or
 two samples and its jerk is no sharper than the swing's: where the sagittal rate showed
 the landing, the rate times it."""
-AGREE_S = 0.04
-"""Impacts time the landing only where they agree this well with the sagittal rate's."""
+AGREE_S = 0.015
+"""An impact and a sagittal-rate landing within this of each other are the same event."""
 PUSH_OFF_SHARE = 0.6
 """A learning stride's landing is looked for before the sagittal rate first falls below
 minus this share of the swing peak (the foot's push-off, whose jerk can outgrow a soft
@@ -382,8 +388,30 @@ class ContactScanner:
             return None
         return a + i[0], a + i[1]
 
-    def _impact_near(self, lo: int, hi: int) -> tuple[int, float] | None:
-        """The largest jerk in ``[lo, hi]`` and the onset of its rising edge."""
+    def _quiet_after(self, k: int) -> bool:
+        """Whether the segment comes to rest within :data:`QUIET_AFTER_S` after stream
+        index ``k`` (some 20 ms with its sagittal rate under :data:`QUIET_SHARE` of the swing
+        peak and its specific force within :data:`QUIET_ACC_MPS2` of gravity): a landing is
+        followed by stance, a late-swing braking bump by more swing."""
+        t = self.t
+        fs = t.rate_hz
+        end = min(k + round(QUIET_AFTER_S * fs), t.n - 1)
+        a, b = t.row(max(k, t.base)), t.row(end) + 1
+        if b - a < 2:
+            return False
+        w = max(2, round(0.02 * fs))
+        acc = t._acc[a:b]
+        off = np.abs(np.sqrt(np.sum(acc * acc, axis=1)) - G_MPS2) < QUIET_ACC_MPS2
+        slow = np.abs(t.g_ml[a:b]) < QUIET_SHARE * self._ms_peak
+        both = (off & slow).astype(float)
+        if len(both) < w:
+            return False
+        c = np.concatenate(([0.0], np.cumsum(both)))
+        return bool(((c[w:] - c[:-w]) >= w).any())
+
+    def _impact_near(self, lo: int, hi: int, quiet: bool = False) -> tuple[int, float] | None:
+        """The largest jerk in ``[lo, hi]`` (with ``quiet``: of the jerk peaks followed by
+        rest, :meth:`_quiet_after`) and the onset of its rising edge."""
         t = self.t
         lo, hi = max(lo, t.base, t.run_start), min(hi, t.n - 1)
         if hi <= lo:
@@ -391,6 +419,12 @@ class ContactScanner:
         t.derive_jerk()
         jerk = t.jerk[t.row(lo) : t.row(hi) + 1]
         k = int(np.argmax(jerk))
+        if quiet:
+            peaks = np.flatnonzero(jerk >= centred_max(jerk, 2 * self._w_imp + 1))
+            peaks = [int(p) for p in peaks if self._quiet_after(lo + p)]
+            if not peaks:
+                return None
+            k = max(peaks, key=lambda p: jerk[p])
         on = k
         while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self._w_imp:
             on -= 1
@@ -417,7 +451,8 @@ class ContactScanner:
         stop = min(end, descent + int(push[0])) if len(push) else end
         start = max(self._ms + self._min_ms_to_ic, descent - round(IMPACT_BEFORE_DESCENT_S * fs))
         found: dict[str, int] = {}
-        imp = self._impact_near(start, stop)
+        # a foot rests in stance (a shank turns on over it): its impact must be followed by rest
+        imp = self._impact_near(start, stop, quiet=t.info.segment == "foot")
         if imp is not None:
             swing = t.jerk[t.row(max(self._ms - self._w_ms, t.base)) : t.row(self._ms) + 1]
             self._prominence.append(imp[1] / max(float(np.median(swing)), 1e-6))
@@ -449,10 +484,10 @@ class ContactScanner:
 
         Yes when impacts showed in most learning strides and either the sagittal rate
         showed no landing in most of them (a shank, whose rate turns several times in late
-        swing, or a sharp heel strike), or its landings came at the same time, or they came
-        at another time but less steadily (the largest jerk of a soft forefoot landing's
-        window can be the push-off's, at a steady time too: then the steadier kind wins).
-        At low sampling rates, where the impact smears into the swing, it is no better.
+        swing, or a sharp heel strike), or its landings came later (a heel strike's foot
+        slapping flat after the impact), or at the same time but less steadily. No at low
+        sampling rates, where the impact smears into the swing, when the rate showed the
+        landing.
         """
         imp = self._learned.get("impact", [])
         half = LEARN_IMPACTS // 2 + 1
@@ -463,9 +498,16 @@ class ContactScanner:
             return True
         if self.t.rate_hz < SHARP_IMPACT_HZ:
             return False  # a landing's jerk is smeared over the swing's: the rate times it
-        if abs(np.median(imp) - np.median(rate)) <= round(AGREE_S * self.t.rate_hz):
+        lag = float(np.median(rate) - np.median(imp))
+        near = AGREE_S * self.t.rate_hz
+        if lag > near:
+            # the rate turned later: a heel strike's foot slapping flat after its impact
             return True
-        return _mad(imp) <= _mad(rate)
+        if lag < -near:
+            return False  # the jerk came after the landing: not the landing's
+        # both at the same time: the steadier times it; on a tie the rate (a soft forefoot
+        # landing's window holds other jerks, the heel coming down turns the rate sharply)
+        return _mad(imp) + 1.0 < _mad(rate)
 
     def _steadiest(self, kinds: dict[str, int]) -> str:
         """Of these kinds, the one whose learned timings spread least (seen at least
