@@ -57,10 +57,10 @@ def landing_rise(
     """Index of the first foot landing in ``g_ml[first:]``: where the sagittal rate
     starts to rise steeply (by ``rise_dps`` within ``look`` samples: the ground stopping a
     foot that swung down, or a forefoot landing turning the heel down), taken at the
-    sample before the steepest step of that rise's first ``look`` samples. Returns it and
-    the index of the sample that confirmed it (``2 * look`` after the rise's start)."""
+    sample before the steepest step of that rise. Returns it and the index of the sample
+    that confirmed it (the rise's last)."""
     n = len(g_ml)
-    last = n - 2 * look
+    last = n - look
     if last <= first:
         return None
     up = g_ml[first + look : last + look] - g_ml[first:last]
@@ -69,7 +69,7 @@ def landing_rise(
         return None
     k = first + int(hits[0])
     # the contact: the sample before the steepest step of that rise
-    return k + int(np.argmax(np.diff(g_ml[k : k + look + 1]))), k + 2 * look
+    return k + int(np.argmax(np.diff(g_ml[k : k + look + 1]))), k + look
 
 
 def landing_kink(
@@ -147,10 +147,6 @@ LEARN_IMPACTS = 6
 runner's mid-swing to contact time, impact size and whether impacts stand out)."""
 LEARN_WINDOW_S = 0.45
 """The window after mid-swing that a learning stride's landing is searched in."""
-SHARP_IMPACT_HZ = 80.0
-"""Below this sampling rate a landing's impact (a transient of 10-20 ms) falls in one or
-two samples and its jerk is no sharper than the swing's: where the sagittal rate showed
-the landing, the rate times it."""
 AGREE_S = 0.015
 """An impact and a sagittal-rate landing within this of each other are the same event."""
 PUSH_OFF_SHARE = 0.6
@@ -224,7 +220,7 @@ class ContactScanner:
         self._w_imp = max(1, round(0.02 * fs))
         self._fallback_wait = round(0.08 * fs)
         # a sagittal-rate landing is confirmed two rise look-aheads after it
-        self._rise_look = max(1, round(settings.ic_lookahead_ms / 2000.0 * fs))
+        self._rise_look = max(1, int(settings.ic_lookahead_ms / 2000.0 * fs))
         peak_g_s = IMPACT_MIN_G_PER_S[seg]
         low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[seg] * fs / peak_g_s)
         self._impact_min = peak_g_s * low_rate * G_MPS2
@@ -485,9 +481,7 @@ class ContactScanner:
         Yes when impacts showed in most learning strides and either the sagittal rate
         showed no landing in most of them (a shank, whose rate turns several times in late
         swing, or a sharp heel strike), or its landings came later (a heel strike's foot
-        slapping flat after the impact), or at the same time but less steadily. No at low
-        sampling rates, where the impact smears into the swing, when the rate showed the
-        landing.
+        slapping flat after the impact), or at the same time but less steadily.
         """
         imp = self._learned.get("impact", [])
         half = LEARN_IMPACTS // 2 + 1
@@ -496,8 +490,6 @@ class ContactScanner:
         rate = self._learned.get("rate", [])
         if self.t.info.segment != "foot" or len(rate) < half:
             return True
-        if self.t.rate_hz < SHARP_IMPACT_HZ:
-            return False  # a landing's jerk is smeared over the swing's: the rate times it
         lag = float(np.median(rate) - np.median(imp))
         near = AGREE_S * self.t.rate_hz
         if lag > near:

@@ -78,6 +78,8 @@ MAX_CLIP_RUN_S = 0.05
 """A clipped run longer than this is not rebuilt (a sensor knocked to full scale)."""
 CYCLE_S = (0.35, 2.0)
 """A cycle (anchor to anchor) outside this span is not integrated."""
+CYCLE_FILL_MS = 30.0
+"""A cycle with more bridged samples than this is not integrated (the gravity fallback)."""
 PRIOR_S = 2.0
 """A cycle that cannot be integrated leans on the last stance's closure if it is at most
 this old (the runner's stance changes little from one stride to the next)."""
@@ -629,7 +631,10 @@ class SensorTrack:
         if prev is not None and prev.index >= max(self.base, self.run_start):
             span = (i - prev.index) / fs
             rows = slice(self.row(prev.index), self.row(i) + 1)
-            clean = not (self._filled[rows].any() or self._clip[rows].any())
+            # a few bridged samples (a lost 20 ms packet, rebuilt on its neighbours' parabola)
+            # leave the closure good to a degree; a lost swing or a clipped gyro does not
+            filled_ms = 1000.0 * float(self._filled[rows].sum()) / fs
+            clean = filled_ms <= CYCLE_FILL_MS and not self._clip[rows].any()
             if clean and CYCLE_S[0] <= span <= CYCLE_S[1]:
                 path = gyro_path(self._g_seg[rows] - bias, fs)
                 c = cycle_closure(self._a_seg[rows], path, fs)
