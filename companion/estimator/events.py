@@ -138,6 +138,9 @@ IMPACT_SHARE = 0.4
 """An impact is at least this share of the median of the runner's recent impacts: a
 late-swing braking bump (the hamstrings stopping the shank, 0.1 s before landing) is
 steep too, but a fraction of the landing's."""
+LANDING_SPAN_S = 0.08
+"""A heel strike's forefoot comes down this long after its heel at most; a late-swing
+braking bump comes 0.1 s before the landing or earlier."""
 IMPACT_PROMINENCE = 2.5
 """The landing must stand out of the swing's jerk by this factor for impacts to time the
 contact; at low rates, where a sample period smears it into the swing, the sagittal rate
@@ -384,26 +387,28 @@ class ContactScanner:
             return None
         return a + i[0], a + i[1]
 
-    def _quiet_after(self, k: int) -> bool:
-        """Whether the segment comes to rest within :data:`QUIET_AFTER_S` after stream
-        index ``k`` (some 20 ms with its sagittal rate under :data:`QUIET_SHARE` of the swing
-        peak and its specific force within :data:`QUIET_ACC_MPS2` of gravity): a landing is
-        followed by stance, a late-swing braking bump by more swing."""
+    def _resting(self, lo: int, hi: int) -> np.ndarray:
+        """For each stream index in ``[lo, hi]`` (as far as the stream has come), whether
+        the segment lies still for some 20 ms from there: its sagittal rate under
+        :data:`QUIET_SHARE` of the swing peak and its specific force within
+        :data:`QUIET_ACC_MPS2` of gravity (a late swing's rate passes through zero, but
+        its specific force is 2-4 g)."""
         t = self.t
-        fs = t.rate_hz
-        end = min(k + round(QUIET_AFTER_S * fs), t.n - 1)
-        a, b = t.row(max(k, t.base)), t.row(end) + 1
-        if b - a < 2:
-            return False
-        w = max(2, round(0.02 * fs))
+        w = max(2, round(0.02 * t.rate_hz))
+        a, b = t.row(max(lo, t.base)), t.row(min(hi, t.n - 1)) + 1
+        if b - a < w:
+            return np.zeros(0, dtype=bool)
         acc = t._acc[a:b]
         off = np.abs(np.sqrt(np.sum(acc * acc, axis=1)) - G_MPS2) < QUIET_ACC_MPS2
         slow = np.abs(t.g_ml[a:b]) < QUIET_SHARE * self._ms_peak
-        both = (off & slow).astype(float)
-        if len(both) < w:
-            return False
-        c = np.concatenate(([0.0], np.cumsum(both)))
-        return bool(((c[w:] - c[:-w]) >= w).any())
+        c = np.concatenate(([0.0], np.cumsum((off & slow).astype(float))))
+        return (c[w:] - c[:-w]) >= w
+
+    def _quiet_after(self, k: int) -> bool:
+        """Whether the segment comes to rest (:meth:`_resting`) within
+        :data:`QUIET_AFTER_S` after stream index ``k``: a landing is followed by stance, a
+        late-swing braking bump by more swing."""
+        return bool(self._resting(k, k + round(QUIET_AFTER_S * self.t.rate_hz)).any())
 
     def _impact_near(self, lo: int, hi: int, quiet: bool = False) -> tuple[int, float] | None:
         """The largest jerk in ``[lo, hi]`` (with ``quiet``: of the jerk peaks followed by
@@ -420,7 +425,11 @@ class ContactScanner:
             peaks = [int(p) for p in peaks if self._quiet_after(lo + p)]
             if not peaks:
                 return None
-            k = max(peaks, key=lambda p: jerk[p])
+            top = max(peaks, key=lambda p: jerk[p])
+            # a heel strike lands twice: the heel, then the forefoot slapping down (often
+            # the larger jolt at the instep): the landing is the first of them
+            span = round(LANDING_SPAN_S * t.rate_hz)
+            k = next(p for p in peaks if p >= top - span and jerk[p] >= IMPACT_SHARE * jerk[top])
         on = k
         while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self._w_imp:
             on -= 1
@@ -442,8 +451,15 @@ class ContactScanner:
         if len(hit) == 0:
             return (-1, -1)
         descent = self._ms + int(hit[0])
-        # the landing comes before the push-off (the foot's fast toes-down turn)
-        push = np.flatnonzero(seg[descent - self._ms :] < -PUSH_OFF_SHARE * self._ms_peak)
+        # the landing comes before the push-off (the foot's fast toes-down turn); a heel
+        # strike's foot slaps down as fast, but before the foot rests: a foot's push-off
+        # is the first such turn after its rest
+        after = seg[descent - self._ms :]
+        push = np.flatnonzero(after < -PUSH_OFF_SHARE * self._ms_peak)
+        if t.info.segment == "foot" and len(push):
+            rest = np.flatnonzero(self._resting(descent, end))
+            if len(rest):
+                push = push[push > rest[0]]
         stop = min(end, descent + int(push[0])) if len(push) else end
         start = max(self._ms + self._min_ms_to_ic, descent - round(IMPACT_BEFORE_DESCENT_S * fs))
         found: dict[str, int] = {}
