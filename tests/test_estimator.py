@@ -474,6 +474,20 @@ def test_a_late_swing_bump_is_not_taken_for_the_landing() -> None:
     assert len(reps) > 25 and np.median(err) <= 0.005 and np.percentile(err, 90) <= 0.02
 
 
+def test_a_heel_strike_lands_at_the_heel_not_the_forefoot_slap() -> None:
+    # the forefoot slapping down 40 ms after the heel is the larger jolt at the instep
+    batch, ics = make_stream(30.0, 200.0, mount=MOUNT)
+    acc = batch.acc.copy()
+    down = MOUNT.as_matrix().T @ np.array([0.0, 0.0, -1.0])
+    for ic in ics:
+        i = round((ic + 0.04 - batch.t_s[0]) * 200.0)
+        if 0 <= i < len(acc) - 3:
+            acc[i : i + 2] += 12.0 * G_MPS2 * down
+    reps = _estimator().push(SampleBatch("foot", batch.t_s, acc, batch.gyr))
+    err = np.array([np.min(np.abs(ics - r.t_ic_s)) for r in reps])
+    assert len(reps) > 25 and np.median(err) <= 0.005 and np.percentile(err, 90) <= 0.02
+
+
 # --------------------------------------------------------------------------- label rules
 def _baseline(**medians: float) -> Baseline:
     base = Baseline("foot", 5)
