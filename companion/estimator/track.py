@@ -70,6 +70,8 @@ learned from: the runner settles into the pace, and the estimator is still learn
 landings and the tilt anchor's offset."""
 APPROACH_S = 0.2
 """Angles are computed from this long before a stride's IC (the landing's approach)."""
+ANCHOR_AFTER_JOLT_SHARE = 0.35
+"""The foot's anchor is searched after the largest jolt of this first share of contact."""
 ANCHOR_HALF_S = 0.01
 """Half width of the accelerometer window at the anchor instant (the gravity fallback)."""
 SHANK_ANCHOR_PHASE = 0.45
@@ -614,8 +616,17 @@ class SensorTrack:
             return ic + round(SHANK_ANCHOR_PHASE * (to - ic))
         a, b = self.row(ic), self.row(to) + 1
         w = max(1, round(0.02 * fs))
+        # the foot is not still before its landing's jolt has passed: a heel strike's rate
+        # passes through zero at the contact (its toes-up swing turning into the toes-down
+        # slap; a single sample at 50 Hz) while the foot still moves
+        acc = self._a_seg[a:b]
+        off_g = np.abs(np.sqrt(np.sum(acc * acc, axis=1)) - G_MPS2)
+        first = max(1, round(ANCHOR_AFTER_JOLT_SHARE * (b - a)))
+        start = int(np.argmax(off_g[:first])) + 1
+        if b - a - start < 2:
+            start = 0
         cost = centred_mean(self._g_norm[a:b], w)
-        return ic + int(np.argmin(cost))
+        return ic + start + int(np.argmin(cost[start:]))
 
     def _tilt_at(self, i: int, decided_t: float) -> Anchor | None:
         """Up at anchor ``i``: the closure of the cycle from the previous anchor, or the
