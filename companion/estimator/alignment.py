@@ -8,10 +8,10 @@ direction while standing, how often it tried) and decides when to look.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 
+from companion.estimator.ring import SampleRing
 from companion.estimator.windows import centred_max, centred_mean, centred_min
 from companion.types import G_MPS2
 
@@ -260,14 +260,14 @@ class MountingFinder:
         """A long gap: the window starts again after it."""
         self._next_check = n + self.check_every
 
-    def _observe_upto(self, track: Any, m: int) -> None:
+    def _observe_upto(self, ring: SampleRing, m: int) -> None:
         """Standing sums over the samples before stream index ``m`` not yet looked at
         (exactly those, so the sums at a check do not depend on how far the stream has
         arrived)."""
-        a = max(self._observed_to, track.base)
+        a = max(self._observed_to, ring.base)
         if m > a:
-            r0, r1 = track.row(a), track.row(m)
-            self.observe(track._acc[r0:r1], track._gyr[r0:r1], track._filled[r0:r1])
+            r0, r1 = ring.row(a), ring.row(m)
+            self.observe(ring.acc[r0:r1], ring.gyr[r0:r1], ring.filled[r0:r1])
         self._observed_to = max(self._observed_to, m)
 
     def _standing(self) -> bool:
@@ -280,25 +280,28 @@ class MountingFinder:
         """The gyroscope's mean while standing (sensor axes), if the runner stood."""
         return self._still_gyr / 1e6 / self._still_n if self._standing() else None
 
-    def try_find(self, track: Any) -> tuple[np.ndarray, int, float] | None:
-        """``(rotation, window start, sensor time)`` once the mounting is found."""
-        while self._next_check <= track.n:
+    def try_find(
+        self, ring: SampleRing, run_start: int = 0
+    ) -> tuple[np.ndarray, int, float] | None:
+        """``(rotation, window start, sensor time)`` once the mounting is found in the
+        ring's samples (those from stream index ``run_start`` on)."""
+        while self._next_check <= ring.n:
             m = self._next_check
             self._next_check += self.check_every
-            self._observe_upto(track, m)
-            start = max(track.run_start, m - self.window, track.base)
+            self._observe_upto(ring, m)
+            start = max(run_start, m - self.window, ring.base)
             if m - start < self.window:
                 continue
-            a, b = track.row(start), track.row(m)
+            a, b = ring.row(start), ring.row(m)
             self.tries += 1
             rot = estimate_alignment(
-                track._acc[a:b],
-                track._gyr[a:b],
+                ring.acc[a:b],
+                ring.gyr[a:b],
                 self.rate_hz,
                 self.segment,
                 self.standing_up(),
                 allow_fallback=self.tries > FALLBACK_AFTER,
             )
             if rot is not None:
-                return rot, start, float(track._t[b - 1])
+                return rot, start, float(ring.t_s[b - 1])
         return None

@@ -9,10 +9,10 @@ fixed look-ahead after its sample and never depends on how the stream was chunke
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 import numpy as np
 
+from companion.estimator.ring import SampleRing
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.windows import centred_max, window_max
 from companion.types import G_MPS2
@@ -201,21 +201,21 @@ def _median(values: deque[float]) -> float:
 class ContactScanner:
     """Mid-swings and initial contacts of one sensor's stream, found as samples come.
 
-    Works on the :class:`~companion.estimator.track.SensorTrack`'s buffer (its sagittal
-    rate ``g_ml`` and jerk, by stream index). :meth:`scan` returns every contact that the
-    samples so far confirm, in order, with ``(-1, -1, ms, False)`` for a swing that had
-    none (the chain of strides breaks there): ``(ic, decided, ms, impact)``: stream
-    indices of the contact,
-    of the sample that confirmed it, and of the mid-swing before it, and whether an impact
-    timed it (its first steep sample: the contact came after the sample before it, so
-    half a sample earlier on average) or the sagittal rate did.
+    Works on a sensor's :class:`~companion.estimator.ring.SampleRing` (its sagittal
+    rate ``g_ml``, jerk and specific force, by stream index), from the stream index given
+    to :meth:`restart` on. :meth:`scan` returns every contact that the samples so far
+    confirm, in order, with ``(-1, -1, ms, False)`` for a swing that had none (the chain
+    of strides breaks there): ``(ic, decided, ms, impact)``: stream indices of the
+    contact, of the sample that confirmed it, and of the mid-swing before it, and whether
+    an impact timed it (its first steep sample: the contact came after the sample before
+    it, so half a sample earlier on average) or the sagittal rate did.
     """
 
-    def __init__(self, track: Any, settings: EstimatorSettings) -> None:
-        self.t = track
+    def __init__(self, ring: SampleRing, segment: str, settings: EstimatorSettings) -> None:
+        self.ring = ring
+        self.segment = segment
         self.settings = settings
-        fs = track.rate_hz
-        seg = track.info.segment
+        fs = ring.rate_hz
         self._w_ms = max(2, round(0.10 * fs))
         self._max_ms_to_ic = round(0.6 * fs)
         self._min_ms_to_ic = max(1, round(0.03 * fs))
@@ -224,8 +224,8 @@ class ContactScanner:
         self._fallback_wait = round(0.08 * fs)
         # a sagittal-rate landing is confirmed two rise look-aheads after it
         self._rise_look = max(1, int(settings.ic_lookahead_ms / 2000.0 * fs))
-        peak_g_s = IMPACT_MIN_G_PER_S[seg]
-        low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[seg] * fs / peak_g_s)
+        peak_g_s = IMPACT_MIN_G_PER_S[segment]
+        low_rate = min(1.0, IMPACT_MIN_G_PER_SAMPLE[segment] * fs / peak_g_s)
         self._impact_min = peak_g_s * low_rate * G_MPS2
         self._impact_onset = IMPACT_ONSET_G_PER_S * low_rate * G_MPS2
         self._peaks: deque[float] = deque(maxlen=5)
@@ -246,10 +246,18 @@ class ContactScanner:
         self.use_impacts = True
         """False once the first strides showed landings that do not stand out of the
         swing's jerk (low sampling rates): contacts then come from the sagittal rate."""
+        self.run_start = 0
+        """Stream index of the run's first sample (nothing before it is looked at)."""
         self.restart(0)
 
     def restart(self, start: int) -> None:
-        """Search afresh from stream index ``start`` (alignment found, or a long gap)."""
+        """Search afresh from stream index ``start`` (alignment found, or a long gap):
+        nothing before it is looked at."""
+        self.run_start = start
+        self._resume(start)
+
+    def _resume(self, start: int) -> None:
+        """Look for the next mid-swing from stream index ``start`` (the run goes on)."""
         self._gate_seen = False
         self._last_contact: int | None = None
         self._mode = "ms"
@@ -266,42 +274,42 @@ class ContactScanner:
         """The largest jerk of every landing window that ends before stream index ``upto``
         (a fixed point of the stride being searched: the bar does not depend on how far
         the stream has arrived)."""
-        t = self.t
-        while self._windows and self._windows[0][1] < min(upto, t.n):
+        r = self.ring
+        while self._windows and self._windows[0][1] < min(upto, r.n):
             lo, hi = self._windows.popleft()
-            lo = max(lo, t.base)
+            lo = max(lo, r.base)
             if hi > lo:
-                t.derive_jerk()
-                self._impacts.append(float(t.jerk[t.row(lo) : t.row(hi) + 1].max()))
+                r.derive_jerk()
+                self._impacts.append(float(r.jerk[r.row(lo) : r.row(hi) + 1].max()))
 
     def scan(self) -> list[tuple[int, int, int, bool]]:
-        t = self.t
+        r = self.ring
         out: list[tuple[int, int, int, bool]] = []
-        g = t.g_ml
+        g = r.g_ml
         while True:
-            if self._mode == "ic" and self._ms < t.base:
+            if self._mode == "ic" and self._ms < r.base:
                 # the samples this search needs are gone (only a stalled stream can do that)
                 out.append((-1, -1, self._ms, False))
-                self.restart(max(self._scan, t.base))
+                self._resume(max(self._scan, r.base))
             if self._mode == "ms":
                 need = self._scan + self._w_ms
-                if need >= t.n:
+                if need >= r.n:
                     return out
-                lo = max(t.run_start, self._scan - self._w_ms, t.base)
+                lo = max(self.run_start, self._scan - self._w_ms, r.base)
                 thr = self.settings.min_swing_peak_dps
                 if self._peaks:
                     thr = max(thr, 0.4 * _median(self._peaks))
-                last = t.n - self._w_ms  # candidates are confirmed up to here
-                if float(g[t.row(self._scan) : t.row(last)].max()) < thr:
+                last = r.n - self._w_ms  # candidates are confirmed up to here
+                if float(g[r.row(self._scan) : r.row(last)].max()) < thr:
                     self._scan = last  # nothing high enough yet (most of every stride)
                     return out
-                j = first_swing_peak(g[t.row(lo) : t.row(t.n)], self._w_ms, thr, self._scan - lo)
+                j = first_swing_peak(g[r.row(lo) : r.row(r.n)], self._w_ms, thr, self._scan - lo)
                 if j is None:
-                    self._scan = max(self._scan, t.n - self._w_ms)
+                    self._scan = max(self._scan, r.n - self._w_ms)
                     return out
                 peak = j + lo
-                self._ms_peak = float(g[t.row(peak)])
-                self._ms = swing_centre(g, t.row(peak), self._w_ms) + t.base
+                self._ms_peak = float(g[r.row(peak)])
+                self._ms = swing_centre(g, r.row(peak), self._w_ms) + r.base
                 self._mode = "ic"
                 self._gate_seen = False
                 self._imp_scan = self._ms
@@ -363,22 +371,22 @@ class ContactScanner:
         """The first sagittal-rate landing (:func:`landing_kink`) in stream indices
         ``[lo, hi)``, once the samples that confirm it are in, and the index of the sample
         that did."""
-        t = self.t
+        r = self.ring
         look = self._rise_look
-        a = max(lo - look, t.run_start, t.base)
-        b = min(hi + 2 * look, t.n)
+        a = max(lo - look, self.run_start, r.base)
+        b = min(hi + 2 * look, r.n)
         if b - a <= 3 * look:
             return None
-        if t.info.segment == "foot":
+        if self.segment == "foot":
             i = landing_rise(
-                t.g_ml[t.row(a) : t.row(b)],
+                r.g_ml[r.row(a) : r.row(b)],
                 lo - a,
                 look,
                 max(LANDING_RISE_MIN_DPS, LANDING_RISE_SHARE * self._ms_peak),
             )
         else:
             i = landing_kink(
-                t.g_ml[t.row(a) : t.row(b)],
+                r.g_ml[r.row(a) : r.row(b)],
                 lo - a,
                 look,
                 max(SHANK_KINK_MIN_DPS, SHANK_KINK_SHARE * self._ms_peak),
@@ -393,14 +401,14 @@ class ContactScanner:
         :data:`QUIET_SHARE` of the swing peak and its specific force within
         :data:`QUIET_ACC_MPS2` of gravity (a late swing's rate passes through zero, but
         its specific force is 2-4 g)."""
-        t = self.t
-        w = max(2, round(0.02 * t.rate_hz))
-        a, b = t.row(max(lo, t.base)), t.row(min(hi, t.n - 1)) + 1
+        r = self.ring
+        w = max(2, round(0.02 * r.rate_hz))
+        a, b = r.row(max(lo, r.base)), r.row(min(hi, r.n - 1)) + 1
         if b - a < w:
             return np.zeros(0, dtype=bool)
-        acc = t._acc[a:b]
+        acc = r.acc[a:b]
         off = np.abs(np.sqrt(np.sum(acc * acc, axis=1)) - G_MPS2) < QUIET_ACC_MPS2
-        slow = np.abs(t.g_ml[a:b]) < QUIET_SHARE * self._ms_peak
+        slow = np.abs(r.g_ml[a:b]) < QUIET_SHARE * self._ms_peak
         c = np.concatenate(([0.0], np.cumsum((off & slow).astype(float))))
         return (c[w:] - c[:-w]) >= w
 
@@ -408,17 +416,17 @@ class ContactScanner:
         """Whether the segment comes to rest (:meth:`_resting`) within
         :data:`QUIET_AFTER_S` after stream index ``k``: a landing is followed by stance, a
         late-swing braking bump by more swing."""
-        return bool(self._resting(k, k + round(QUIET_AFTER_S * self.t.rate_hz)).any())
+        return bool(self._resting(k, k + round(QUIET_AFTER_S * self.ring.rate_hz)).any())
 
     def _impact_near(self, lo: int, hi: int, quiet: bool = False) -> tuple[int, float] | None:
         """The largest jerk in ``[lo, hi]`` (with ``quiet``: of the jerk peaks followed by
         rest, :meth:`_quiet_after`) and the onset of its rising edge."""
-        t = self.t
-        lo, hi = max(lo, t.base, t.run_start), min(hi, t.n - 1)
+        r = self.ring
+        lo, hi = max(lo, r.base, self.run_start), min(hi, r.n - 1)
         if hi <= lo:
             return None
-        t.derive_jerk()
-        jerk = t.jerk[t.row(lo) : t.row(hi) + 1]
+        r.derive_jerk()
+        jerk = r.jerk[r.row(lo) : r.row(hi) + 1]
         k = int(np.argmax(jerk))
         if quiet:
             peaks = np.flatnonzero(jerk >= centred_max(jerk, 2 * self._w_imp + 1))
@@ -428,7 +436,7 @@ class ContactScanner:
             top = max(peaks, key=lambda p: jerk[p])
             # a heel strike lands twice: the heel, then the forefoot slapping down (often
             # the larger jolt at the instep): the landing is the first of them
-            span = round(LANDING_SPAN_S * t.rate_hz)
+            span = round(LANDING_SPAN_S * r.rate_hz)
             k = next(p for p in peaks if p >= top - span and jerk[p] >= IMPACT_SHARE * jerk[top])
         on = k
         while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self._w_imp:
@@ -440,13 +448,13 @@ class ContactScanner:
         is the one of the kind whose timing has been steadiest so far (a real landing
         comes at the same time after mid-swing stride after stride; a spurious one does
         not)."""
-        t = self.t
-        fs = t.rate_hz
+        r = self.ring
+        fs = r.rate_hz
         end = self._ms + round(LEARN_WINDOW_S * fs)
-        if t.n <= end + 2 * self._rise_look:
+        if r.n <= end + 2 * self._rise_look:
             return None
-        g = t.g_ml
-        seg = g[t.row(self._ms) : t.row(end) + 1]
+        g = r.g_ml
+        seg = g[r.row(self._ms) : r.row(end) + 1]
         hit = np.flatnonzero(seg <= 0.2 * self._ms_peak)
         if len(hit) == 0:
             return (-1, -1)
@@ -456,7 +464,7 @@ class ContactScanner:
         # is the first such turn after its rest
         after = seg[descent - self._ms :]
         push = np.flatnonzero(after < -PUSH_OFF_SHARE * self._ms_peak)
-        if t.info.segment == "foot" and len(push):
+        if self.segment == "foot" and len(push):
             rest = np.flatnonzero(self._resting(descent, end))
             if len(rest):
                 push = push[push > rest[0]]
@@ -464,9 +472,9 @@ class ContactScanner:
         start = max(self._ms + self._min_ms_to_ic, descent - round(IMPACT_BEFORE_DESCENT_S * fs))
         found: dict[str, int] = {}
         # a foot rests in stance (a shank turns on over it): its impact must be followed by rest
-        imp = self._impact_near(start, stop, quiet=t.info.segment == "foot")
+        imp = self._impact_near(start, stop, quiet=self.segment == "foot")
         if imp is not None:
-            swing = t.jerk[t.row(max(self._ms - self._w_ms, t.base)) : t.row(self._ms) + 1]
+            swing = r.jerk[r.row(max(self._ms - self._w_ms, r.base)) : r.row(self._ms) + 1]
             self._prominence.append(imp[1] / max(float(np.median(swing)), 1e-6))
             if imp[1] >= self._impact_min:
                 found["impact"] = imp[0]
@@ -504,10 +512,10 @@ class ContactScanner:
         if len(imp) < half:
             return False
         rate = self._learned.get("rate", [])
-        if self.t.info.segment != "foot" or len(rate) < half:
+        if self.segment != "foot" or len(rate) < half:
             return True
         lag = float(np.median(rate) - np.median(imp))
-        near = AGREE_S * self.t.rate_hz
+        near = AGREE_S * self.ring.rate_hz
         if lag > near:
             # the rate turned later: a heel strike's foot slapping flat after its impact
             return True
@@ -537,7 +545,7 @@ class ContactScanner:
         strides (a swing without one clear peak), joined with the window around the
         previous contact plus the runner's stride time (strides repeat within a few
         percent)."""
-        fs = self.t.rate_hz
+        fs = self.ring.rate_hz
         first = self._ms + self._min_ms_to_ic
         typ = round(self._typ)
         half = max(round(GATE_S * fs), round(0.25 * typ))
@@ -555,29 +563,29 @@ class ContactScanner:
         """Follow a slow change of the mid-swing to contact time (pace), a step of at most
         a quarter of the gate at a time: a gate that caught a wrong event once must not walk
         off after it."""
-        step = max(1.0, GATE_S * self.t.rate_hz / 4.0)
+        step = max(1.0, GATE_S * self.ring.rate_hz / 4.0)
         self._typ += ADAPT * float(np.clip(timing - self._typ, -step, step))
 
     def _gated_contact(self) -> tuple[int, int] | None:
-        t = self.t
+        r = self.ring
         self._measure_windows(self._ms)
         lo, hi = self._gate()
         if not self._gate_seen:
             # the runner's impact size: the largest jerk of the whole landing window after
             # mid-swing, whatever this gate holds (a gate that missed a landing once must not
             # lower the bar for the next)
-            fs = t.rate_hz
+            fs = r.rate_hz
             self._windows.append(
                 (self._ms + self._min_ms_to_ic, self._ms + round(LEARN_WINDOW_S * fs))
             )
             self._gate_seen = True
         w_imp = self._w_imp
         if self.use_impacts:
-            k_hi = min(t.n - w_imp, hi + 1)
+            k_hi = min(r.n - w_imp, hi + 1)
             if k_hi > max(lo, self._imp_scan):
-                a = max(lo, self._imp_scan, t.base, t.run_start)
-                t.derive_jerk()
-                jerk = t.jerk[t.row(a) : t.row(k_hi + w_imp)]
+                a = max(lo, self._imp_scan, r.base, self.run_start)
+                r.derive_jerk()
+                jerk = r.jerk[r.row(a) : r.row(k_hi + w_imp)]
                 # inside the gate only the runner's own impacts count: the absolute floor
                 # can be lower (a 50 Hz shank's landing is a few hundred g/s)
                 peak = 0.5 * self._impact_min
@@ -589,16 +597,16 @@ class ContactScanner:
                     self._adapt(a + k - self._ms)
                     return a + k, a + k + w_imp
                 self._imp_scan = k_hi
-            if t.n <= hi + w_imp:
+            if r.n <= hi + w_imp:
                 return None
         # no impact: the sagittal rate's landing in the gate, else its lowest sample there
         found = self._landing_min(lo, hi + 1)
         look = 2 * self._rise_look
         if found is None:
-            if t.n <= hi + look:
+            if r.n <= hi + look:
                 return None
-            a = min(max(lo, t.base), hi)
-            m = a + int(np.argmin(t.g_ml[t.row(a) : t.row(hi) + 1]))
+            a = min(max(lo, r.base), hi)
+            m = a + int(np.argmin(r.g_ml[r.row(a) : r.row(hi) + 1]))
             decided = hi + look
         else:
             m, decided = found

@@ -1,8 +1,8 @@
 """Samples onto the sensor's nominal-rate grid: lost samples bridged, long gaps reported.
 
 Pure functions on arrays (times in s on the sensor's clock, accelerations in m/s²,
-rates in deg/s); the streaming track calls :func:`regularise` on each batch and
-:func:`refill_quadratic` on the runs it bridged.
+rates in deg/s); the sensor's :class:`~companion.estimator.ring.SampleRing` calls
+:func:`regularise` on each batch and :func:`refill_quadratic` on the runs it bridged.
 """
 
 from __future__ import annotations

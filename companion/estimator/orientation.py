@@ -1,7 +1,8 @@
 """A segment's 3-D tilt through the stride: gyroscope paths anchored once per stance.
 
 Plain functions on arrays in the segment frame (``ap``, ``ml``, ``si``, see
-:mod:`companion.types`); the streaming track decides which samples they get.
+:mod:`companion.types`); the stride measurement (:mod:`~companion.estimator.stride`)
+decides which samples they get.
 
 The anchor is the **zero-velocity cycle closure** of foot-mounted inertial navigation
 (Foxlin 2005; Skog et al. 2010; Peruzzi et al. 2011; Falbriard et al. 2020): between two
