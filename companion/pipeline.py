@@ -107,6 +107,8 @@ def stride_event(rep: StrideReport) -> dict[str, Any]:
         "confidence": _r(rep.confidence),
         "baseline_ready": rep.baseline_ready,
     }
+    if rep.carried:
+        ev["carried"] = True
     for k, v in sorted(rep.features.items()):
         ev[k] = _r(v) if isinstance(v, float) else v
     return ev

@@ -185,6 +185,10 @@ class StrideReport:
     """False while the relaxed baseline is still being learned (label is then relaxed)."""
     features: dict[str, float] = field(default_factory=dict)
     """Per-stride features, names with units (``strike_angle_deg``, ``contact_ms``...)."""
+    carried: bool = False
+    """The stride could not be judged (its landing was lost in a gap): ``label`` is the
+    previous stride's, kept so that a lost packet does not make a held ankle relaxed; it
+    is no new evidence either way (the cue policy does not count it)."""
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     """Only when asked for (``keep_curves``, for reports and plots): angle curves over the
     stride, :data:`CURVE_POINTS` samples from this IC (0 %) to the next (100 %), in deg:

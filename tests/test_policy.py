@@ -141,3 +141,19 @@ def test_sensors_keep_separate_windows() -> None:
     b = reports([R, RG, R, RG, R, RG], sensor="right_foot")
     merged = sorted(a + b, key=lambda r: (r.t_decided_s, r.sensor))
     assert run(pol, merged) == []
+
+
+def test_carried_strides_are_no_evidence_either_way() -> None:
+    from dataclasses import replace
+
+    pol = CuePolicy(CoachSettings(persist_k=3, persist_n=4), PRIO)
+    # one judged fault, then two strides whose landings were lost (the label carried)
+    reps = reports([R] * 5 + [FD, FD, FD] + [R] * 4)
+    reps[6] = replace(reps[6], carried=True)
+    reps[7] = replace(reps[7], carried=True)
+    assert run(pol, reps) == []
+    # a held fault whose strides are carried now and then is still cued once judged again
+    pol = CuePolicy(CoachSettings(persist_k=3, persist_n=4), PRIO)
+    reps = reports([R] * 5 + [RG] * 6)
+    reps[6] = replace(reps[6], carried=True)
+    assert [c for _, c in run(pol, reps)] == ["relax_ankle"]

@@ -97,8 +97,8 @@ class CuePolicy:
         """Feed one stride report; return the cues to say now (zero or one)."""
         s = self.settings
         st = self._state(report.sensor)
-        if not report.baseline_ready:
-            return []
+        if not report.baseline_ready or report.carried:
+            return []  # no judgement of its own: neither a fault nor a relaxed stride
         label = report.label
         if label is not Label.RELAXED and report.confidence < s.min_confidence:
             label = Label.RELAXED

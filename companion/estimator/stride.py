@@ -46,6 +46,8 @@ from companion.types import G_MPS2
 LOST_LANDING_MS = 40.0
 """More bridged samples than this from the landing's approach to toe-off and the stride's
 landing and stance features are not reported."""
+CONTACT_GUARD_S = 0.06
+"""Bridged samples this close before a contact: the landing may have been among them."""
 APPROACH_S = 0.2
 """Angles are computed from this long before a stride's IC (the landing's approach)."""
 ANCHOR_HALF_S = 0.01
@@ -239,7 +241,10 @@ class StrideMeter:
         i0 = max(0, ev.ic - round(APPROACH_S * fs))
         r0 = r.row(w0)
         lost = 1000.0 * float(r.filled[r0 + i0 : r0 + ev.to + 1].sum()) / fs
-        if lost > LOST_LANDING_MS:
+        # a bridged stretch just before the contact found may have hidden the real one
+        # (a heel strike's impact lost with its packet: the forefoot's slap comes next)
+        hidden = r.filled[r0 + max(0, ev.ic - round(CONTACT_GUARD_S * fs)) : r0 + ev.ic].any()
+        if lost > LOST_LANDING_MS or hidden:
             f["lost_ms"] = lost
             for k in feat.LANDING_FEATURES:
                 f.pop(k, None)

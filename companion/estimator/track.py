@@ -297,7 +297,9 @@ class SensorTrack:
             if "landing_deg" not in rep.features and self._last_label is not None:
                 t_prev, label, conf = self._last_label
                 if rep.t_ic_s - t_prev <= CARRY_S:
-                    return replace(rep, label=label, confidence=conf, baseline_ready=True)
+                    return replace(
+                        rep, label=label, confidence=conf, baseline_ready=True, carried=True
+                    )
             d = classify(rep.features, self.baseline, self.settings)
             self._last_label = (rep.t_ic_s, d.label, d.confidence)
             return replace(rep, label=d.label, confidence=d.confidence, baseline_ready=True)
