@@ -38,6 +38,11 @@ GRAVITY_SD_DEG = 6.0
 correction (tangential acceleration of a foot that is never quite still)."""
 RECENT_SD_DEG = 2.0
 """Spread of a stance's tilt from the previous stance's (the same runner, one stride on)."""
+BIAS_FORGET = 0.97
+"""Each clean cycle's weight in the gyroscope bias estimate, relative to the next one."""
+BIAS_PRIOR_S2 = 0.5
+"""Weight of the standing bias (or zero) in that estimate (s²; one cycle of a stride
+weighs about ``T²/2``, 0.25 s² for a 0.7 s stride)."""
 OFFSET_STRIDES = 24
 """Clean cycles whose ZUPT-minus-gravity tilt offset corrects the gravity fallback."""
 
@@ -106,6 +111,12 @@ class Closure:
     """The same, carried along the gyroscope path to the cycle's last sample."""
     ratio: float
     """|S| / (g T): 1 for a clean cycle."""
+    bias_gain_s: np.ndarray
+    """(3, 3): how a gyroscope bias error ``e`` (deg/s, segment frame) turns the up carried
+    to the cycle's end (a rotation of ``bias_gain_s @ e`` deg, in the end's frame): the
+    cycle's rotations from each sample to the end, summed over its time. A segment that
+    pitches through the swing mixes its ``ap`` and ``si`` axes, so this is no multiple of
+    the identity."""
 
 
 def cycle_closure(acc_mps2: np.ndarray, path: np.ndarray, rate_hz: float) -> Closure | None:
@@ -125,7 +136,8 @@ def cycle_closure(acc_mps2: np.ndarray, path: np.ndarray, rate_hz: float) -> Clo
         return None
     up0 = s / norm
     up1 = path[-1].T @ up0
-    return Closure(up0, up1, norm / (G_MPS2 * span))
+    summed = (0.5 * (path[0] + path[-1]) + path[1:-1].sum(axis=0)) / rate_hz
+    return Closure(up0, up1, norm / (G_MPS2 * span), path[-1].T @ summed)
 
 
 def gravity_up(acc_mps2: np.ndarray) -> np.ndarray | None:
@@ -177,17 +189,26 @@ class TiltAnchor:
     accelerometer around the anchor corrected by the median (ZUPT minus gravity) tilt
     offset of the last :data:`OFFSET_STRIDES` clean cycles.
 
-    The gyroscope bias (deg/s, segment frame): the standing bias when there was a standing
-    period, refined by consecutive clean cycles: the up a cycle carries to its end and the
-    up the next cycle finds at its start differ by the bias times the cycle time.
+    The gyroscope bias (deg/s, segment frame), learned from consecutive clean cycles: the
+    up a cycle carries to its end and the up the next cycle finds at its start differ by
+    the tilt the bias error left over the cycle, ``P J e`` (``J``:
+    :attr:`Closure.bias_gain_s`; ``P`` keeps the two directions a tilt can show: a
+    rotation about the vertical leaves up where it was). A recursive least-squares
+    estimate over the cycles (forgetting :data:`BIAS_FORGET` per cycle: a bias drifts
+    slowly with temperature) with the bias measured while standing (or none) as a prior
+    of weight :data:`BIAS_PRIOR_S2`, so that what the cycles cannot show stays at the
+    prior instead of wandering off.
     """
 
-    def __init__(self, bias_gain: float = 0.2) -> None:
+    def __init__(self) -> None:
         self.bias_dps = np.zeros(3)
-        self.bias_gain = bias_gain
         self._offsets: deque[tuple[float, float]] = deque(maxlen=OFFSET_STRIDES)
-        self._carried: tuple[np.ndarray, float] | None = None
-        """Up carried to the end of the last clean cycle (segment frame) and its length (s)."""
+        self._carried: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        """The last clean cycle: up carried to its end (segment frame), its
+        :attr:`Closure.bias_gain_s`, and the bias its path was integrated with."""
+        self._prior: np.ndarray | None = None
+        self._info = np.zeros((3, 3))
+        self._moment = np.zeros(3)
 
     def restart(self) -> None:
         """The chain of cycles is broken (a long gap): nothing is carried over it."""
@@ -199,18 +220,35 @@ class TiltAnchor:
         a = np.asarray(self._offsets)
         return float(np.median(a[:, 0])), float(np.median(a[:, 1]))
 
-    def clean(self, closure: Closure, grav_up: np.ndarray | None, span_s: float) -> np.ndarray:
-        """A clean cycle ended at this stance: learn from it; return up at its end."""
+    def clean(
+        self,
+        closure: Closure,
+        grav_up: np.ndarray | None,
+        bias_used_dps: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A clean cycle ended at this stance (its path integrated with
+        ``bias_used_dps``, the current bias if not given): learn from it; return up at its
+        end."""
+        used = self.bias_dps.copy() if bias_used_dps is None else np.asarray(bias_used_dps)
         if grav_up is not None:
             pz, rz = tilt_deg(closure.up_end)
             pg, rg = tilt_deg(grav_up)
             self._offsets.append((pz - pg, rz - rg))
         if self._carried is not None:
-            carried, span_prev = self._carried
+            carried, gain_s, carried_bias = self._carried
             # the previous cycle carried up to this cycle's start; this cycle found it
-            err = np.cross(carried, closure.up_start)  # rotation carried -> found (rad)
-            self.bias_dps = self.bias_dps + self.bias_gain * np.degrees(err) / span_prev
-        self._carried = (closure.up_end, span_s)
+            found = closure.up_start
+            err_deg = np.degrees(np.cross(carried, found))  # rotation carried -> found
+            sens = (np.eye(3) - np.outer(found, found)) @ gain_s
+            # what the bias that cycle was integrated with, plus its error, would show
+            seen = err_deg + sens @ carried_bias
+            if self._prior is None:
+                self._prior = carried_bias.copy()
+            self._info = BIAS_FORGET * self._info + sens.T @ sens
+            self._moment = BIAS_FORGET * self._moment + sens.T @ seen
+            w = BIAS_PRIOR_S2 * np.eye(3)
+            self.bias_dps = np.linalg.solve(self._info + w, self._moment + w @ self._prior)
+        self._carried = (closure.up_end, closure.bias_gain_s, used)
         return closure.up_end
 
     def fallback(

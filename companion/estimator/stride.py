@@ -289,7 +289,7 @@ class StrideMeter:
                 path = gyro_path(r.g_seg[rows] - bias, fs)
                 c = cycle_closure(r.a_seg[rows], path, fs)
                 if c is not None and abs(c.ratio - 1.0) <= CLOSURE_TOL:
-                    up = self.tilt.clean(c, g_up, span)
+                    up = self.tilt.clean(c, g_up, bias)
                     zupt = True
         if up is None:
             recent = None
