@@ -578,3 +578,33 @@ def test_the_published_rules_are_what_the_classifier_applies() -> None:
         just_short = base_features[feature] + direction * (need - 0.2)
         assert _label(base_features, **{feature: just_past}).value == label
         assert _label(base_features, **{feature: just_short}) is Label.RELAXED
+
+
+def test_a_sharp_turn_is_not_judged_nor_learned_from() -> None:
+    # how far a stride turned about the vertical: a quarter turn over a 0.7 s stride
+    n = 141
+    ups = np.tile(orientation.up_from_tilt(5.0, 0.0), (n, 1))
+    gyr = 90.0 / 0.7 * ups  # rotating about up only
+    assert orientation.heading_change_deg(gyr, ups, 200.0) == pytest.approx(90.0, abs=1.0)
+    # a stride that turned 60 deg lands differently: it teaches the baseline nothing ...
+    base = Baseline("foot", 2, max_turn_deg=45.0)
+    base.add({**RELAXED, "landing_deg": 30.0, "turn_deg": 60.0})
+    base.add({**RELAXED, "turn_deg": 5.0})
+    assert not base.ready
+    base.add({**RELAXED, "turn_deg": 3.0})
+    assert base.ready and base.stats["landing_deg"].median == 15.0
+    # ... and is not judged: no fault, no evidence for the cue policy
+    from companion.estimator.track import SensorTrack
+    from companion.types import StrideReport
+
+    track = SensorTrack(
+        SensorInfo("foot", 200.0), EstimatorSettings(), baseline=_baseline(**RELAXED)
+    )
+
+    def rep(t: float, **f: float) -> StrideReport:
+        return StrideReport("foot", 0, t, t + 0.2, t + 0.7, t + 0.76, Label.RELAXED, 1.0, False, f)
+
+    turning = track.finalize(rep(10.0, **{**RELAXED, "landing_deg": 30.0, "turn_deg": 60.0}))
+    assert turning.label is Label.RELAXED and turning.carried
+    straight = track.finalize(rep(10.7, **{**RELAXED, "landing_deg": 30.0, "turn_deg": 4.0}))
+    assert straight.label is Label.FORCED_DORSIFLEXION and not straight.carried

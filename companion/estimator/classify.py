@@ -71,6 +71,8 @@ class Baseline:
     target: int
     stats: dict[str, FeatureStats] = field(default_factory=dict)
     skip: int = 0
+    max_turn_deg: float = 45.0
+    """Strides that turned more than this are not learned from."""
     """Strides to pass over before learning (the first strides of a run: the runner
     settles into the pace, the estimator learns the landings and the anchor offsets)."""
     _rows: list[dict[str, float]] = field(default_factory=list)
@@ -88,6 +90,8 @@ class Baseline:
         if self._seen <= self.skip or features.get("zupt", 1.0) == 0.0:
             # a run's first strides, and strides whose tilt no clean cycle anchored
             return
+        if features.get("turn_deg", 0.0) > self.max_turn_deg:
+            return  # a sharp turn: not how this runner lands running on
         if "landing_deg" not in features and "pta_g" not in features:
             return  # its landing was lost in a gap
         self._rows.append(features)

@@ -167,18 +167,30 @@ def up_from_tilt(pitch_deg: float, roll_deg: float) -> np.ndarray:
     return np.array([u_ap, u_ml, u_si])
 
 
-def tilt_series(up_anchor: np.ndarray, path: np.ndarray, i_anchor: int) -> np.ndarray:
-    """Pitch and roll (n, 2) along ``path`` given up at sample ``i_anchor``.
-
-    ``path`` is a :func:`gyro_path` (body at 0 -> body at k); up at sample k is
-    ``R[k]^T R[a] up_a``.
-    """
+def up_series(up_anchor: np.ndarray, path: np.ndarray, i_anchor: int) -> np.ndarray:
+    """Up (n, 3, unit vectors in the segment frame at each sample) along ``path`` given up
+    at sample ``i_anchor``: ``R[k]^T R[a] up_a`` (``path`` a :func:`gyro_path`, body at 0 ->
+    body at k)."""
     up0 = path[i_anchor] @ up_anchor  # up in the frame of sample 0
-    ups = np.einsum("nji,j->ni", path, up0)
+    return np.einsum("nji,j->ni", path, up0)
+
+
+def tilt_series(up_anchor: np.ndarray, path: np.ndarray, i_anchor: int) -> np.ndarray:
+    """Pitch and roll (n, 2) along ``path`` given up at sample ``i_anchor``."""
+    ups = up_series(up_anchor, path, i_anchor)
     out = np.empty((len(ups), 2))
     out[:, 0] = np.degrees(np.arcsin(np.clip(ups[:, 0], -1.0, 1.0)))
     out[:, 1] = np.degrees(np.arcsin(np.clip(-ups[:, 1], -1.0, 1.0)))
     return out
+
+
+def heading_change_deg(gyr_dps: np.ndarray, ups: np.ndarray, rate_hz: float) -> float:
+    """How far the segment turned about the vertical over these samples (deg; ``gyr_dps``
+    bias removed, ``ups`` from :func:`up_series`, both (n, 3) in the segment frame)."""
+    if len(gyr_dps) < 2:
+        return 0.0
+    w = np.sum(gyr_dps * ups, axis=1)
+    return float((0.5 * (w[0] + w[-1]) + w[1:-1].sum()) / rate_hz)
 
 
 class TiltAnchor:

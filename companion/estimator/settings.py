@@ -81,6 +81,15 @@ class EstimatorSettings:
         0.4, "Shortest accepted stride (IC to IC of the same foot).", min=0.2, max=2.0, unit="s"
     )
     max_stride_s: float = setting(2.0, "Longest accepted stride.", min=0.5, max=5.0, unit="s")
+    max_turn_deg: float = setting(
+        45.0,
+        "Strides that turn the runner more than this about the vertical are not judged (a "
+        "sharp turn or a tight circle changes how each foot lands; a bend of a road or a "
+        "track turns a few degrees a stride).",
+        min=10.0,
+        max=360.0,
+        unit="deg",
+    )
     align_window_s: float = setting(
         5.0,
         "Seconds of running used to find the sensor's mounting automatically.",

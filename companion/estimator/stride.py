@@ -37,7 +37,9 @@ from companion.estimator.orientation import (
     cycle_closure,
     gravity_up,
     gyro_path,
+    heading_change_deg,
     tilt_series,
+    up_series,
 )
 from companion.estimator.ring import SampleRing
 from companion.estimator.windows import centred_mean
@@ -221,7 +223,9 @@ class StrideMeter:
         if before is not None and before.index >= first:
             w0 = min(w0, before.index)
         rows = slice(r.row(w0), r.row(cur.ic) + 1)
-        path = gyro_path(r.g_seg[rows] - anchor.bias_dps, fs)
+        gyr = r.g_seg[rows] - anchor.bias_dps
+        path = gyro_path(gyr, fs)
+        ups = up_series(anchor.up, path, anchor.index - w0)
         tilt = tilt_series(anchor.up, path, anchor.index - w0)
         t = r.t_s[rows]
         ev = feat.StrideIndex(
@@ -235,6 +239,9 @@ class StrideMeter:
         f["filled_ms"] = 1000.0 * float(r.filled[rows].sum()) / fs
         f["clipped_ms"] = 1000.0 * float((r.clip[rows] | r.aclip[rows]).sum()) / fs
         f["zupt"] = 1.0 if anchor.zupt else 0.0
+        # how far the runner turned over the stride (a sharp turn changes how a foot lands)
+        a, b = ev.ic, ev.ic_next + 1
+        f["turn_deg"] = abs(heading_change_deg(gyr[a:b], ups[a:b], fs))
         # a landing lost in a gap (the approach, the contact or the stance bridged over)
         # cannot say how the foot landed or stood: those features are not reported (the
         # track keeps the previous stride's judgement)

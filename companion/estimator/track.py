@@ -117,6 +117,7 @@ class SensorTrack:
                 info.segment,
                 settings.baseline_strides,
                 skip=min(BASELINE_SKIP, (settings.baseline_strides + 1) // 2),
+                max_turn_deg=settings.max_turn_deg,
             )
         )
         self.strides_reported = 0
@@ -290,15 +291,23 @@ class SensorTrack:
     def finalize(self, rep: StrideReport) -> StrideReport:
         """Label a stride from its (complete) features; learn the baseline first.
 
-        A stride whose landing was lost in a gap keeps the previous stride's judgement
-        (within :data:`CARRY_S`): a lost packet does not make a held ankle relaxed.
+        A stride that cannot be judged (its landing lost in a gap, or a sharp turn) keeps
+        the previous stride's judgement (within :data:`CARRY_S`; a lost packet does not
+        make a held ankle relaxed), else is called relaxed; either way ``carried``: it is
+        no evidence of its own.
         """
         if self.baseline.ready:
-            if "landing_deg" not in rep.features and self._last_label is not None:
-                t_prev, label, conf = self._last_label
-                if rep.t_ic_s - t_prev <= CARRY_S:
+            turning = rep.features.get("turn_deg", 0.0) > self.settings.max_turn_deg
+            if "landing_deg" not in rep.features or turning:
+                if self._last_label is not None:
+                    t_prev, label, conf = self._last_label
+                    if rep.t_ic_s - t_prev <= CARRY_S:
+                        return replace(
+                            rep, label=label, confidence=conf, baseline_ready=True, carried=True
+                        )
+                if turning:
                     return replace(
-                        rep, label=label, confidence=conf, baseline_ready=True, carried=True
+                        rep, label=Label.RELAXED, confidence=0.5, baseline_ready=True, carried=True
                     )
             d = classify(rep.features, self.baseline, self.settings)
             self._last_label = (rep.t_ic_s, d.label, d.confidence)
