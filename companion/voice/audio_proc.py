@@ -175,6 +175,9 @@ class MailboxWriter:
         with self._lock:
             if self._mv is None:
                 return False
+            if self._w - _COUNT.unpack_from(self._mv, 8)[0] >= self.slots:
+                self.dropped += 1  # full: the area is not touched (a retry must not wrap it
+                return False  # around onto the clips of slots not taken yet)
             if self._area_at + n > self.area_samples:
                 self._area_at = 0  # written in turn: an earlier clip is long finished
             at = self._area_at
