@@ -105,3 +105,24 @@ def test_earcon_is_its_tones_then_a_short_gap() -> None:
     assert abs(f[np.argmax(np.abs(np.fft.rfft(first)))] - 660) < 20
     assert first[0] == 0.0 and abs(first[-1]) < 0.01  # soft edges: no click
     assert not clip[-int(0.05 * 48000) :].any()
+
+
+def test_the_speech_cache_is_written_for_the_user_alone(tmp_path: Path) -> None:
+    """Folders made for the cache are 0700 and every clip 0600, whatever the umask; a folder
+    that already existed (it may be shared on purpose) is left as it was."""
+    import os
+    import stat
+
+    cache = tmp_path / "shared" / "companion" / "speech"
+    (tmp_path / "shared").mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        Renderer(cache).render([PHRASES[1]])
+    finally:
+        os.umask(old)
+    for folder in (cache, cache.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
+    (wav,) = cache.glob("*.wav")
+    assert stat.S_IMODE(wav.stat().st_mode) == 0o600
+    assert not list(cache.glob(".render-*"))  # the temporary folder is gone

@@ -15,6 +15,8 @@ on stdin (``voice``, ``rate_wpm``, ``items`` of ``[text, wav_path]``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -76,6 +78,22 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("companion")) / "speech"
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+"""The speech cache is the user's alone: folders we create and every clip we write."""
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parent with user-only permissions (a folder that
+    already exists is left as it is: it may be shared on purpose, e.g. ``/tmp``)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another start
+            os.mkdir(p, PRIVATE_DIR)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+
 def cache_key(text: str, voice: str, rate_wpm: int, engine: str) -> str:
     """A file-name-safe key that changes when any of the four changes."""
     blob = json.dumps([text, voice, int(rate_wpm), engine], ensure_ascii=False)
@@ -123,7 +141,7 @@ class Renderer:
         cached = [t for t in texts if t not in todo]
         if todo:
             try:
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                make_private_dir(self.cache_dir)
             except OSError as exc:
                 raise AudioError(
                     f"cannot create the speech cache {self.cache_dir}: {exc.strerror}; "
@@ -136,6 +154,7 @@ class Renderer:
                     items, (self.path_for(t) for t in todo), strict=True
                 ):
                     _check_wav(Path(tmp_path), text)
+                    os.chmod(tmp_path, PRIVATE_FILE)
                     os.replace(tmp_path, final)  # atomic: a half-written clip is never cached
         return RenderResult(todo, cached, time.perf_counter() - t0)
 
