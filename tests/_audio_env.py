@@ -276,7 +276,8 @@ def child_main() -> None:
         if c.get("silence"):
             sink.silence()
             continue
-        text = lib.phrases(c["id"])[c.get("phrase", 0)]
+        phrases = lib.phrases(c["id"])
+        text = phrases[c.get("phrase", 0)] if phrases else ""  # "": a tone-only cue
         sink.play(
             Cue(
                 id=c["id"],

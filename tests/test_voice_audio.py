@@ -342,3 +342,38 @@ def test_cues_say_plays_one_cue_and_prints_it(
     clip = load_clip(r.path_for("Land soft, under you."), RATE_HZ, 0.9)
     i, score = locate(x, clip)
     assert score > 0.999 and np.abs(x[i : i + len(clip)] - clip).max() < 1e-4
+
+
+def test_the_landing_earcon_is_heard_soft_and_never_cuts_a_spoken_cue(
+    pulse: PulseNullSink, cache_dir: Path, tmp_path: Path
+) -> None:
+    """The tone alone is heard whole and soft; a tone decided while a spoken cue plays does
+    not cut it or sound over it: it waits, and is dropped once too late for its landing."""
+    from companion.coach.policy import LANDING_STALE_S
+
+    tone = {"id": "landing_tone", "stale_after_s": LANDING_STALE_S}
+    job = {
+        "settings": settings(cache_dir),
+        "warm": True,
+        "cues": [
+            {"at_s": 0.1, **tone},
+            {"at_s": 0.5, "id": "soft_landing", "phrase": 1},
+            {"at_s": 0.8, **tone},  # during the words
+        ],
+    }
+    x, out, clips = played(pulse, job, tmp_path)
+    assert kinds(out) == [
+        ("started", "landing_tone"),
+        ("finished", "landing_tone"),
+        ("started", "soft_landing"),
+        ("dropped_stale", "landing_tone"),
+        ("finished", "soft_landing"),
+    ]
+    assert out["lines"] == ["[   0.5 s] soft_landing: Let the foot land under you."]
+    beep, words = clips["landing_tone|"], clips["soft_landing|Let the foot land under you."]
+    i, score = locate(x, beep)
+    assert score > 0.999 and np.abs(x[i : i + len(beep)] - beep).max() < 1e-4
+    assert n_matches(x, beep) == 1  # the second one never sounded
+    assert np.abs(beep).max() < 0.35 * np.abs(words).max()  # soft, under the words
+    j, score = locate(x, words)
+    assert score > 0.999 and np.abs(x[j : j + len(words)] - words).max() < 1e-4  # whole

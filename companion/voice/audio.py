@@ -165,7 +165,8 @@ def find_device(spec: str | int | None) -> int:
 def prepare_clips(
     library: CueLibrary, settings: VoiceSettings, rate_hz: int
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Every (cue id, phrase) as a ready clip at ``rate_hz``: earcon, gap, words.
+    """Every (cue id, phrase) as a ready clip at ``rate_hz``: earcon, gap, words; a
+    tone-only cue as (cue id, "") -> its tones, soft (``landing_earcon_volume``).
 
     Renders the phrases the cache lacks first (seconds on the first start).
     """
@@ -177,6 +178,10 @@ def prepare_clips(
     words = {t: load_clip(renderer.path_for(t), rate_hz, settings.volume) for t in library.texts()}
     clips = {}
     for cid in library.ids:
+        if library.tone_only(cid):  # the tones are the cue: played whatever voice.earcons says
+            vol = settings.volume * settings.landing_earcon_volume
+            clips[(cid, "")] = earcon_clip(library.earcon(cid), rate_hz, vol, soft=True)
+            continue
         tones = library.earcon(cid) if settings.earcons else ()
         ear = earcon_clip(tones, rate_hz, settings.volume)
         for text in library.phrases(cid):
@@ -235,9 +240,9 @@ class AudioSink:
         except BaseException:
             self.stream.close()
             raise
-        from companion.voice.sink import cue_line
+        from companion.voice.sink import echo_cue
 
-        self._line = cue_line
+        self._echo_cue = echo_cue
         # Some outputs (PulseAudio through ALSA) stall and run dry for about a second after
         # the stream starts: with small blocks a cue played then has gaps. The clips loaded
         # meanwhile; wait out the rest, so that even the first cue (`cues say`) plays whole.
@@ -281,8 +286,7 @@ class AudioSink:
             if cue.decided_mono == 0.0:
                 cue = replace(cue, decided_mono=time.monotonic())
             self.player.submit(cue, clip)
-        if self.echo is not None:
-            self.echo(self._line(cue))
+        self._echo_cue(self.echo, cue)
         if clip is None and cue.id not in self._warned:
             self._warned.add(cue.id)
             log.warning("cue %s: %r was not rendered at start; printed only", cue.id, cue.text)

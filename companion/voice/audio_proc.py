@@ -395,9 +395,9 @@ class ProcessAudioSink:
         device: str | int | None = None,
         echo: Callable[[str], None] | None = None,
     ) -> None:
-        from companion.voice.sink import cue_line
+        from companion.voice.sink import echo_cue
 
-        self._line = cue_line
+        self._echo_cue = echo_cue
         self.echo = echo
         self.library = library
         try:
@@ -522,8 +522,7 @@ class ProcessAudioSink:
         if key is not None and not self._closed:
             self._remember(cue)
             self._posted(self._mailbox.post(cue, key))
-        if self.echo is not None:
-            self.echo(self._line(cue))
+        self._echo_cue(self.echo, cue)
         if key is None and cue.id not in self._warned:
             self._warned.add(cue.id)
             log.warning("cue %s: %r was not rendered at start; printed only", cue.id, cue.text)

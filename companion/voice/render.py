@@ -230,11 +230,16 @@ def trim_silence(x: np.ndarray, rate_hz: int, threshold_dbfs: float = SILENCE_DB
     return x[max(loud[0] - keep, 0) : min(loud[-1] + keep + 1, len(x))]
 
 
+def _raised_cosine(n: int) -> np.ndarray:
+    """A rise from 0 to 1 over ``n`` samples (half a cosine period)."""
+    return (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
+
+
 def fade_edges(x: np.ndarray, rate_hz: int, ms: float = 3.0) -> np.ndarray:
     """Short raised-cosine fades at both ends so a clip starts and stops without a click."""
     n = min(int(ms * rate_hz / 1000), len(x) // 2)
     if n > 0:
-        ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
+        ramp = _raised_cosine(n)
         x[:n] *= ramp
         x[-n:] *= ramp[::-1]
     return x
@@ -251,17 +256,30 @@ def load_clip(path: Path, rate_hz: int, volume: float) -> np.ndarray:
     return x
 
 
-def earcon_clip(tones: Iterable[Tone], rate_hz: int, volume: float) -> np.ndarray:
-    """The earcon's tones back to back (each with soft edges), then a short gap."""
+def earcon_clip(
+    tones: Iterable[Tone], rate_hz: int, volume: float, *, soft: bool = False
+) -> np.ndarray:
+    """The earcon's tones back to back (each with soft edges), then a short gap.
+
+    ``soft`` (a tone-only cue: the landing earcon) gives each tone a gentle swell and a
+    decay over its second half instead of short edges, and no gap after it.
+    """
     parts = []
     for tone in tones:
         n = round(tone.ms * rate_hz / 1000)
         t = np.arange(n, dtype=np.float64) / rate_hz
         x = (np.sin(2 * math.pi * tone.hz * t) * (0.5 * PEAK * volume)).astype(np.float32)
-        parts.append(fade_edges(x, rate_hz, ms=min(5.0, tone.ms / 4)))
+        if soft:
+            rise, fall = min(int(8.0 * rate_hz / 1000), n // 4), n // 2
+            x[:rise] *= _raised_cosine(rise)
+            x[n - fall :] *= _raised_cosine(fall)[::-1]
+            parts.append(x)
+        else:
+            parts.append(fade_edges(x, rate_hz, ms=min(5.0, tone.ms / 4)))
     if not parts:
         return np.zeros(0, np.float32)
-    parts.append(np.zeros(int(EARCON_GAP_MS * rate_hz / 1000), np.float32))
+    if not soft:
+        parts.append(np.zeros(int(EARCON_GAP_MS * rate_hz / 1000), np.float32))
     return np.concatenate(parts)
 
 

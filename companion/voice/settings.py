@@ -23,6 +23,24 @@ class VoiceSettings:
         choices=("auto", "audio", "console"),
     )
     earcons: bool = setting(True, "Play a cue's short earcon (tones) before its words.")
+    landing_earcon: bool = setting(
+        False,
+        "Per-stride feedback: a short, soft tone (the tone-only cue coach.cue_landing) right "
+        "after each landing that closes a stride judged faulty, with its own cooldown "
+        "(coach.landing_cooldown_s); never cuts a spoken cue short.",
+    )
+    spoken_fault_cues: bool = setting(
+        True,
+        "Say the fault cues (relax_ankle ...); false = the landing earcon instead of them (the "
+        "positive and sensor cues are still spoken). Needs landing_earcon = true.",
+    )
+    landing_earcon_volume: float = setting(
+        0.5,
+        "Loudness of the landing earcon (any tone-only cue), as a fraction of volume: soft, "
+        "under the spoken cues.",
+        min=0.05,
+        max=1.0,
+    )
     stale_after_s: float = setting(
         0.7,
         "Drop a cue that could not start within this long of its decision (about one stride; "
@@ -76,3 +94,11 @@ class VoiceSettings:
     cache_dir: str = setting(
         "", "Folder of rendered speech; empty = the user cache folder (platformdirs)."
     )
+
+    def problems(self) -> list[str]:
+        if not self.spoken_fault_cues and not self.landing_earcon:
+            return [
+                "spoken_fault_cues = false: with landing_earcon = false too no fault would "
+                "ever be cued; set landing_earcon = true (the tone instead of the words)"
+            ]
+        return []
