@@ -24,6 +24,7 @@ from companion.voice.render import PEAK
 from tests._audio_env import (
     RATE_HZ,
     ROOT,
+    SINK,
     PulseCapture,
     PulseNullSink,
     alsa_file_env,
@@ -377,3 +378,59 @@ def test_the_landing_earcon_is_heard_soft_and_never_cuts_a_spoken_cue(
     assert np.abs(beep).max() < 0.35 * np.abs(words).max()  # soft, under the words
     j, score = locate(x, words)
     assert score > 0.999 and np.abs(x[j : j + len(words)] - words).max() < 1e-4  # whole
+
+
+@pytest.mark.parametrize("isolate", [True, False], ids=["audio-process", "in-process"])
+def test_cues_fall_back_to_the_console_while_the_device_is_gone_and_come_back_with_it(
+    cache_dir: Path, tmp_path: Path, isolate: bool
+) -> None:
+    """The earbuds switched off and on mid-run: the PulseAudio sink removed and added again.
+    Meanwhile the cues are printed (and said once, as a warning), the run goes on; when the
+    sink is back the stream is opened again and the next cue is heard whole."""
+    null_sink = [
+        "load-module",
+        "module-null-sink",
+        f"sink_name={SINK}",
+        "format=float32le",
+        f"rate={RATE_HZ}",
+        "channels=1",
+    ]
+    job = {
+        "settings": settings(cache_dir, isolate=isolate),
+        "device": "pulse",
+        "warm": True,
+        "clips_out": str(tmp_path / "clips.npz"),
+        "cues": [
+            {"at_s": 0.1, "id": "relax_ankle", "phrase": 0},
+            {"at_s": 1.5, "pactl": ["unload-module", "module-null-sink"]},
+            {"at_s": 2.5, "id": "heel_down", "phrase": 0},  # the device is gone: printed
+            {"at_s": 3.0, "id": "good_ankle", "phrase": 0},
+            {"at_s": 3.5, "pactl": null_sink},
+            {"at_s": 3.5, "wait_device": 20.0},
+            {"at_s": 3.5, "capture": True},
+            {"at_s": 3.9, "id": "sensor_back", "phrase": 0},
+        ],
+    }
+    with PulseNullSink(RATE_HZ) as own:  # its own daemon: the others keep their sink
+        out = run_child(job, own.env, timeout_s=90)
+    assert out["lines"] == [
+        "[   0.1 s] relax_ankle: Relax the ankle.",
+        "[   2.5 s] heel_down: Let the heel down.",
+        "[   3.0 s] good_ankle: Good, relaxed.",
+        "[   3.9 s] sensor_back: Sensor back.",
+    ]
+    (gone, t_gone), (back, t_back) = out["device_changes"]
+    assert (gone, back) == (False, True) and 1.5 < t_gone < 2.5 < 3.5 < t_back < 20
+    assert any("is gone; cues are printed" in w for w in out["warnings"])
+    assert any("is back; cues are spoken" in w for w in out["warnings"])
+    assert kinds(out) == [
+        ("started", "relax_ankle"),
+        ("finished", "relax_ankle"),
+        ("started", "sensor_back"),
+        ("finished", "sensor_back"),
+    ]
+    assert out["stats"]["reopens"] == 1 and out["stats"]["device_ok"]
+    data = np.load(tmp_path / "clips.npz")
+    x, back_clip = data["capture"], data["sensor_back|Sensor back."]
+    i, score = locate(x, back_clip)
+    assert score > 0.999 and np.abs(x[i : i + len(back_clip)] - back_clip).max() < 1e-4

@@ -13,8 +13,8 @@ the cue into the next slot of a ring and then bumps a write counter (a few
 microseconds, never waits); the stream callback itself reads the counter at the
 start of every block and takes the new slots in. No process or thread has to wake
 up between the decision and the callback that plays the cue. Control messages
-(stats, waits, close) and the child's events (started, cut short, dropped) go
-through a pipe, off the hot path. ``Cue.decided_mono`` is ``time.monotonic()``,
+(stats, waits, close) and the child's events (started, cut short, dropped; the device
+gone or back) go through a pipe, off the hot path. ``Cue.decided_mono`` is ``time.monotonic()``,
 one clock for every process of the machine, so latencies stay comparable.
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import struct
 import sys
@@ -301,13 +302,17 @@ def _serve(conn: Any, settings: VoiceSettings, device: str | int | None, mailbox
     from companion.voice.library import load_library
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's: it closes us in order
+    _c_stderr_to_null()
     # The callback waits for the GIL while this thread runs Python (answering the pipe);
     # by default it would get it only after 5 ms, longer than a small output buffer lasts
     sys.setswitchinterval(0.0005)
 
+    notices: deque[tuple[bool, str]] = deque()  # the device gone or back, from its watchdog
     try:
         lib = load_library(settings)
-        sink = AudioSink(settings, lib, device=device)
+        sink = AudioSink(
+            settings, lib, device=device, report=lambda up, msg: notices.append((up, msg))
+        )
         keys = list(sink.clips)
         reader = MailboxReader(mailbox, keys, [sink.clips[k] for k in keys])
     except CompanionError as exc:
@@ -336,6 +341,11 @@ def _serve(conn: Any, settings: VoiceSettings, device: str | int | None, mailbox
     underflows_0: int | None = None
     try:
         while True:
+            while notices:
+                up, text = notices.popleft()
+                conn.send(("device", up, text))
+                if up:  # a new stream: its warm-up does not count either
+                    settled_at, underflows_0 = time.monotonic() + 2.0, None
             if underflows_0 is None and time.monotonic() > settled_at:
                 underflows_0 = sink.player.underflows
             elif underflows_0 is not None and sink.player.underflows - underflows_0 >= 3:
@@ -364,6 +374,17 @@ def _serve(conn: Any, settings: VoiceSettings, device: str | int | None, mailbox
     except (EOFError, BrokenPipeError, OSError):  # the parent is gone: stop playing
         sink.close()
         reader.close()
+
+
+def _c_stderr_to_null() -> None:
+    """The audio process reports through the pipe; PortAudio's ALSA host prints a few lines of
+    its own (to the C library's stderr) when a device vanishes mid-run. Those go to /dev/null;
+    Python's own ``sys.stderr`` keeps the terminal, for a crash's traceback."""
+    with contextlib.suppress(OSError):
+        terminal = os.dup(2)
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        sys.stderr = open(terminal, "w", buffering=1, closefd=True)  # noqa: SIM115
 
 
 def _dry_warning(n: int, settings: VoiceSettings) -> str:
@@ -441,6 +462,10 @@ class ProcessAudioSink:
         for (cid, _text), i in self._keys.items():
             self._id_key.setdefault(cid, i)
         self._sent: dict[tuple[str, float], Cue] = {}
+        self.device_ok = True
+        """False while the audio process says the device is gone: cues are printed only."""
+        self.device_changes: list[tuple[bool, float]] = []
+        """(device up, host time) each time it went away or came back."""
         self._warned: set[str] = set()
         self.history: list[PlayerEvent] = []
         self._events: deque[PlayerEvent] = deque()
@@ -461,6 +486,10 @@ class ProcessAudioSink:
                 return
             if msg[0] == "warn":
                 log.warning("%s", msg[1])
+            elif msg[0] == "device":
+                self.device_ok = msg[1]
+                self.device_changes.append((msg[1], time.monotonic()))
+                log.warning("%s", msg[2])
             elif msg[0] == "events":
                 for kind, cue, t, lat, frame in msg[1]:
                     # the child knows a cue by id, text, priority and times; give back the
@@ -519,7 +548,7 @@ class ProcessAudioSink:
         if cue.decided_mono == 0.0:
             cue = replace(cue, decided_mono=time.monotonic())
         key = self._keys.get((cue.id, cue.text))
-        if key is not None and not self._closed:
+        if key is not None and not self._closed and self.device_ok:
             self._remember(cue)
             self._posted(self._mailbox.post(cue, key))
         self._echo_cue(self.echo, cue)
