@@ -49,7 +49,7 @@ WARM_UP_TIMEOUT_S = 3.0
 BUFFER_BLOCKS = 3
 """Output buffer when ``voice.latency_ms`` is 0, in blocks. PortAudio's ALSA host then makes
 one period per block and ALSA's pulse plugin asks for one block at a time, so the callback
-runs once per block (measured on PulseAudio: 1.50 ms apart at 1.5 ms blocks). A larger
+runs once per block (measured on PulseAudio: 10.0 ms apart at 10 ms blocks). A larger
 buffer makes PulseAudio ask in bursts of blocks and a cue waits longer for its callback;
 two blocks run dry."""
 
