@@ -129,7 +129,7 @@ class CuePolicy:
         )
         t = report.t_decided_s
         spoken = self._spoken(st, t, max(report.t_end_s - report.t_ic_s, 0.3))
-        if spoken and (self.spoken_faults or spoken[0].reason == "relaxed"):
+        if spoken and (self.spoken_faults or spoken[0].reason == Label.RELAXED.value):
             return spoken
         if label is not Label.RELAXED:
             return self._landing_tone(t, label)
@@ -164,7 +164,7 @@ class CuePolicy:
         if st.cued_fault is not None and len(last_k) == s.persist_k and all(last_k):
             st.cued_fault = None
             if s.positive_cue and self._is_on(s.cue_positive):
-                return [self._cue(s.cue_positive, t, "relaxed", stride_s)]
+                return [self._cue(s.cue_positive, t, Label.RELAXED.value, stride_s)]
         return []
 
     def _landing_tone(self, t: float, fault: Label) -> list[Cue]:

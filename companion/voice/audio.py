@@ -353,7 +353,8 @@ class AudioSink:
                 with _quiet_stderr():
                     # PortAudio lists devices once, at start: refresh it (the device may
                     # have a new index, or only now exist)
-                    sd._terminate()
+                    with contextlib.suppress(sd.PortAudioError):  # (a refresh that failed)
+                        sd._terminate()
                     sd._initialize()
                     self.device = find_device(self._device_spec)
                     self.stream = self._open(sd, sd.query_devices(self.device))
