@@ -671,7 +671,11 @@ def main() -> int:
     )
     ap.add_argument("--hog", type=int, default=0, help="CPU hog processes during whole runs")
     ap.add_argument(
-        "--packet-ms", type=float, default=10.0, help="sensor packets of whole runs, ms"
+        "--packet-ms",
+        type=float,
+        default=7.5,
+        help="sensor packets of whole runs, ms (7.5: BLE's shortest connection interval; not "
+        "a multiple of the block, so decisions fall anywhere in a block)",
     )
     ap.add_argument("--json-out", help="append each whole run's figures to this file (JSON)")
     ap.add_argument(
