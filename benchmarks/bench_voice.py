@@ -349,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.load:
         stop_load.set()
-    print(f"# companion voice benchmark ({engine_version()})")
+    print(f"# companion voice benchmark ({engine_version()}); {rt_text(args.rt)}")
     if args.load:
         print("with a busy Python thread (pure Python + numpy) competing for the GIL")
     print(
@@ -565,6 +565,20 @@ def _row(name: str, xs: list[float]) -> str:
     )
 
 
+def rt_text(priority: int) -> str:
+    """Whether the audio threads run at real-time priority here."""
+    if priority <= 0:
+        return "audio threads: normal scheduling (voice.realtime_priority = 0)"
+    import resource
+
+    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= priority
+    return (
+        f"audio threads: SCHED_FIFO {priority}"
+        if allowed
+        else f"audio threads: normal scheduling (SCHED_FIFO {priority} not allowed here)"
+    )
+
+
 def report_run(res: dict[str, Any]) -> bool:
     """Print one whole-run result; True when it meets the bars (no underflow, p95 <= 50 ms,
     and the landing tone under 100 ms after the contact at p95)."""
@@ -610,7 +624,7 @@ def whole_runs(args: argparse.Namespace) -> int:
     print(
         f"# companion voice, whole runs: simulated foot run at 200 Hz through the pipeline "
         f"(estimator, cue policy with the landing earcon, recorder) at real-time pace, "
-        f"{args.hog} CPU hog(s), load average before: {os.getloadavg()[0]:.2f}"
+        f"{args.hog} CPU hog(s), load average before: {os.getloadavg()[0]:.2f}; " + rt_text(args.rt)
     )
     ok = True
     for block_ms, lat in zip(blocks_ms, lats_ms, strict=True):
@@ -654,7 +668,7 @@ def main() -> int:
         help="voice.latency_ms, one value or one per block (0 = the product's default)",
     )
     ap.add_argument(
-        "--rt", type=int, default=0, help="voice.realtime_priority (0 = normal, the default)"
+        "--rt", type=int, help="voice.realtime_priority (default: the product's; 0 = normal)"
     )
     ap.add_argument(
         "--no-monitor", action="store_true", help="skip the at-the-sink figures (quicker)"
@@ -687,6 +701,8 @@ def main() -> int:
     from companion.voice.settings import VoiceSettings
 
     default_ms = f"{VoiceSettings().block_ms:g}"
+    if args.rt is None:
+        args.rt = VoiceSettings().realtime_priority
     if args.blocks_ms is None:
         args.blocks_ms = default_ms if args.run_minutes > 0 else f"{default_ms},1.5"
     args.monitor_env = None
