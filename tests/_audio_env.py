@@ -98,6 +98,10 @@ class PulseNullSink:
             str(script),
             "--log-target=stderr",
             "--log-level=error",
+            # audio data over the socket, not shared memory: with memfd blocks, PulseAudio 16.1
+            # aborted now and then on an assertion (memblock.c, memblock_replace_import; its
+            # issue 824) when a test's parec and player came and went, failing the tests after
+            "--disable-shm=yes",
         ]
         if os.geteuid() == 0:  # CI runs as root: a per-user daemon still works with this flag
             cmd.insert(1, "--system=no")
@@ -252,13 +256,25 @@ def child_main() -> None:
     job: ``settings`` (VoiceSettings fields; the sink comes from ``make_sink``),
     ``device``, ``warm`` (wait for real-time pace), ``busy`` (a GIL-hungry thread runs
     meanwhile), ``cues``: list of {at_s, id, phrase (index), priority, stale_after_s} or
-    {at_s, silence: true}, ``clips_out`` (npz path for the clips that were played).
+    {at_s, silence: true}, or actions on the PulseAudio daemon of the child's environment:
+    {at_s, pactl: [args]}, {at_s, wait_device: timeout_s, up: true} (until the sink says the
+    device is back, or with up false gone; later times shift by the wait), {at_s, capture:
+    true} (record the sink's monitor from then on, into ``clips_out`` as ``capture``);
+    ``clips_out`` (npz path for the clips that were played). The output lists the sink's
+    warnings and its device changes.
     """
+    import logging
+    import types
+
     from companion.types import Cue
     from companion.voice.library import load_library
     from companion.voice.settings import VoiceSettings
     from companion.voice.sink import make_sink
 
+    warned: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warned.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("companion").addHandler(handler)
     job = json.loads(sys.stdin.read())
     settings = VoiceSettings(**{"output": "audio", **job["settings"]})
     lib = load_library(settings)
@@ -269,14 +285,34 @@ def child_main() -> None:
         threading.Thread(target=_busy, args=(stop_busy,), daemon=True).start()
     warm = sink.wait_running(5.0) if job.get("warm") else None
     t0 = time.monotonic()
+    shift = 0.0
+    capture: PulseCapture | None = None
     for c in job["cues"]:
-        delay = t0 + c["at_s"] - time.monotonic()
+        delay = t0 + shift + c["at_s"] - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         if c.get("silence"):
             sink.silence()
             continue
-        text = lib.phrases(c["id"])[c.get("phrase", 0)]
+        if "pactl" in c:
+            subprocess.run(["pactl", *c["pactl"]], check=True, capture_output=True, timeout=10)
+            continue
+        if "wait_device" in c:
+            t_wait = time.monotonic()
+            while (
+                sink.device_ok != c.get("up", True) and time.monotonic() < t_wait + c["wait_device"]
+            ):
+                time.sleep(0.02)
+            shift += time.monotonic() - t_wait
+            continue
+        if c.get("capture"):
+            here = types.SimpleNamespace(
+                dir=Path(tempfile.mkdtemp()), rate_hz=sink.rate_hz, env=dict(os.environ)
+            )
+            capture = PulseCapture(here)  # type: ignore[arg-type]
+            continue
+        phrases = lib.phrases(c["id"])
+        text = phrases[c.get("phrase", 0)] if phrases else ""  # "": a tone-only cue
         sink.play(
             Cue(
                 id=c["id"],
@@ -293,6 +329,7 @@ def child_main() -> None:
     stop_busy.set()
     clips = sink.clips if job.get("clips_out") else {}
     stats = sink.stats()
+    recorded = capture.stop() if capture is not None else None
     sink.close()  # drains the last events into sink.history
     events = [
         {
@@ -307,10 +344,10 @@ def child_main() -> None:
         for e in sink.history
     ]
     if job.get("clips_out"):
-        np.savez(
-            job["clips_out"],
-            **{f"{cid}|{text}": clip for (cid, text), clip in clips.items()},
-        )
+        arrays = {f"{cid}|{text}": clip for (cid, text), clip in clips.items()}
+        if recorded is not None:
+            arrays["capture"] = recorded
+        np.savez(job["clips_out"], **arrays)
     print(
         json.dumps(
             {
@@ -323,6 +360,8 @@ def child_main() -> None:
                 "lines": lines,
                 "sink": type(sink).__name__,
                 "stats": {k: v for k, v in stats.items() if k != "busy"},
+                "warnings": warned,
+                "device_changes": [(up, t - t0) for up, t in getattr(sink, "device_changes", [])],
             }
         )
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from companion.coach.policy import CuePolicy
+from companion.coach.policy import LANDING_STALE_S, CuePolicy
 from companion.coach.settings import CoachSettings
 from companion.types import Label, LinkEvent, StrideReport
 
@@ -157,3 +157,106 @@ def test_carried_strides_are_no_evidence_either_way() -> None:
     reps = reports([R] * 5 + [RG] * 6)
     reps[6] = replace(reps[6], carried=True)
     assert [c for _, c in run(pol, reps)] == ["relax_ankle"]
+    # nor does a carried stride get the landing earcon: its landing was not seen
+    pol = CuePolicy(CoachSettings(), {**PRIO, "landing_tone": 1}, landing_earcon=True)
+    reps = reports([R] * 5 + [FD])
+    reps[5] = replace(reps[5], carried=True)
+    assert run(pol, reps) == []
+
+# ----------------------------------------------------------------------------- landing earcon
+TONE_PRIO = {**PRIO, "landing_tone": 1}
+
+
+def tones(cues: list[tuple[float, str]]) -> list[float]:
+    return [t for t, cid in cues if cid == "landing_tone"]
+
+
+def test_the_landing_earcon_is_off_unless_asked_for() -> None:
+    pol = CuePolicy(CoachSettings(), TONE_PRIO)
+    assert tones(run(pol, reports([R] * 3 + [RG] * 10))) == []
+
+
+def test_every_faulty_landing_gets_its_tone_from_the_first_faulty_stride() -> None:
+    """Per-stride feedback: no persistence, one tone per stride judged faulty (after the
+    baseline, above min_confidence), decided at the stride's closing contact."""
+    pol = CuePolicy(CoachSettings(), TONE_PRIO, landing_earcon=True)
+    reps = reports([R] * 3 + [RG, R, FD, FD, FD, FD, R, R, FP, R])
+    cues = run(pol, reps)
+    spoken = [(t, cid) for t, cid in cues if cid != "landing_tone"]
+    assert spoken == [(reps[7].t_decided_s, "soft_landing")]  # k of n met at the 3rd FD
+    faulty = [r.t_decided_s for r in reps if r.label is not R]
+    # every faulty stride has its tone, but the one whose spoken cue (with its own earcon)
+    # went out at the same landing
+    assert tones(cues) == [t for t in faulty if t != reps[7].t_decided_s]
+    pol = CuePolicy(CoachSettings(), TONE_PRIO, landing_earcon=True)
+    (tone,) = pol.on_stride(reports([RG])[0])
+    assert tone.id == "landing_tone" and tone.priority == 1 and tone.reason == "rigid"
+    assert tone.stale_after_s == LANDING_STALE_S  # it belongs to its landing: never late
+    assert tone.t_s == reports([RG])[0].t_decided_s
+    # not while the baseline is learned, not for a fault below min_confidence
+    pol = CuePolicy(CoachSettings(min_confidence=0.6), TONE_PRIO, landing_earcon=True)
+    assert run(pol, reports([RG] * 5, ready=False) + reports([RG] * 5, conf=0.55)) == []
+
+
+def test_the_landing_earcon_keeps_its_own_cooldown() -> None:
+    """Two feet (or two sensors judging nearly the same landing): at most one tone per
+    landing_cooldown_s; the fault cues' cooldown does not hold it back."""
+    left = reports([FP] * 8, sensor="left_foot")
+    right = reports([FP] * 8, sensor="right_foot", t0=0.1)  # 0.1 s after each left landing
+    both = sorted(left + right, key=lambda r: r.t_decided_s)
+    pol = CuePolicy(CoachSettings(landing_cooldown_s=0.3), TONE_PRIO, landing_earcon=True)
+    got = tones(run(pol, both))
+    assert got and all(b - a >= 0.3 for a, b in itertools.pairwise(got))
+    assert len(got) >= len(left) - 1  # each left landing (one went to the spoken cue)
+    pol = CuePolicy(CoachSettings(landing_cooldown_s=0.0), TONE_PRIO, landing_earcon=True)
+    assert len(tones(run(pol, both))) == len(both) - 1  # every landing but the spoken one
+
+
+def test_the_landing_earcon_instead_of_the_spoken_fault_cues() -> None:
+    """spoken_faults = False: a tone at every faulty landing and no fault words; the fault
+    is still tracked, so the runner hears the praise once relaxed again."""
+    pol = CuePolicy(CoachSettings(), TONE_PRIO, landing_earcon=True, spoken_faults=False)
+    reps = reports([R] * 3 + [FD] * 6 + [R] * 5)
+    cues = run(pol, reps)
+    assert [cid for _, cid in cues] == ["landing_tone"] * 6 + ["good_ankle"]
+    assert tones(cues) == [r.t_decided_s for r in reps[3:9]]
+    # the link cues are still spoken
+    assert [c.id for c in pol.on_link(LinkEvent("foot", False, 20.0))] == ["sensor_lost"]
+    # a switched-off tone is never emitted
+    pol = CuePolicy(CoachSettings(), TONE_PRIO, enabled=["soft_landing"], landing_earcon=True)
+    assert tones(run(pol, reps)) == []
+
+
+def test_a_run_with_the_landing_earcon_tones_the_faulty_landings_only() -> None:
+    """The demo through the real pipeline (voice.landing_earcon = true): tones only during
+    the faults, about one per faulty stride, none in the relaxed warm-up, printed never."""
+    import asyncio
+
+    from companion.config import config_from_dict
+    from companion.pipeline import Pipeline, load_checked_library, run_source
+    from companion.source.simulator import DEMO_FAULTS, demo_run
+    from companion.voice.sink import ConsoleSink
+
+    cfg = config_from_dict({"voice": {"landing_earcon": True, "output": "console"}})
+    lib = load_checked_library(cfg)
+    events: list[dict] = []
+    lines: list[str] = []
+    rec = demo_run(seed=7).recording
+    pipe = Pipeline(
+        cfg, rec.sensors, ConsoleSink(lines.append), library=lib, on_event=events.append
+    )
+    summary = asyncio.run(run_source(rec.source(), pipe))
+    strides = {e["t_decided_s"]: e for e in events if e["type"] == "stride"}
+    tone_events = [e for e in events if e["type"] == "cue" and e["id"] == "landing_tone"]
+    assert tone_events and all(e["text"] == "" and e["priority"] == 1 for e in tone_events)
+    for e in tone_events:  # each answers the stride decided at the same moment, a faulty one
+        assert strides[e["t_s"]]["label"] == e["reason"] != "relaxed"
+    in_fault = [
+        e for e in tone_events if any(f.start_s <= e["t_s"] <= f.end_s + 1.5 for f in DEMO_FAULTS)
+    ]
+    assert len(in_fault) >= 0.9 * len(tone_events)  # a stray misjudged stride at most
+    faulty = sum(1 for e in strides.values() if e["label"] != "relaxed" and e["baseline_ready"])
+    spoken = sum(v for k, v in summary.cues.items() if k not in ("landing_tone", "good_ankle"))
+    assert len(tone_events) >= faulty - spoken  # cooldown 0.3 s < a stride: none held back
+    assert summary.cues["landing_tone"] == len(tone_events)
+    assert lines and not any("landing_tone" in line for line in lines)  # sound only

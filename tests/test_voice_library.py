@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.config import Config, load_config
+from companion.config import Config, config_from_dict, load_config
 from companion.errors import ConfigError
 from companion.voice.library import CUES_DIR, check_config_problems, load_library
 from companion.voice.settings import VoiceSettings
@@ -159,6 +159,47 @@ def test_companion_check_config_reports_cue_problems(tmp_path: Path) -> None:
     assert str(tmp_path / "cues.toml") in res.stdout and "Traceback" not in res.stderr
 
 
+def test_the_landing_earcon_is_a_soft_tone_only_cue_below_every_spoken_cue() -> None:
+    lib = load_library(VoiceSettings())
+    assert lib.tone_only("landing_tone") and lib.phrases("landing_tone") == ()
+    assert lib.earcon("landing_tone") and lib.next_text("landing_tone") == ""
+    assert all(not lib.tone_only(c) for c in lib.ids if c != "landing_tone")
+    assert "" not in lib.texts()  # nothing to render for it
+    spoken = [c for c in lib.ids if c != "landing_tone"]
+    assert lib.priority("landing_tone") < min(lib.priority(c) for c in spoken)
+    cfg = config_from_dict({"voice": {"landing_earcon": True, "spoken_fault_cues": False}})
+    assert check_config_problems(cfg) == []
+
+
+def test_check_config_knows_the_landing_earcon(tmp_path: Path) -> None:
+    """A tone-only cue needs its tones; the landing cue must exist when the earcon is on (not
+    when off), be tones only, and rank below every spoken cue (else it would cut one)."""
+    with pytest.raises(ConfigError) as err:
+        load_library(
+            VoiceSettings(library=str(write(tmp_path / "t.toml", "[cues.tap]\nearcon = []\n")))
+        )
+    assert "cues.tap.earcon: empty; a cue without phrases needs at least one tone" in str(err.value)
+    en = (CUES_DIR / "en.toml").read_text(encoding="utf-8")
+    write(tmp_path / "loud.toml", en.replace("priority = 1\n", "priority = 3\n"))
+
+    def problems(doc: str) -> list[str]:
+        return check_config_problems(load_config(write(tmp_path / "c.toml", doc)))
+
+    assert problems('[coach]\ncue_landing = "tap"\n') == []  # off: need not exist
+    (p,) = problems('[voice]\nlanding_earcon = true\n[coach]\ncue_landing = "tap"\n')
+    assert "cues.tap" in p and "coach.cue_landing" in p
+    (p,) = problems('[voice]\nlanding_earcon = true\n[coach]\ncue_landing = "sensor_back"\n')
+    assert "cues.sensor_back: the landing earcon" in p and "tones only" in p
+    (p,) = problems('[voice]\nlanding_earcon = true\nlibrary = "loud.toml"\n')
+    assert "cues.landing_tone.priority = 3: must be below every spoken cue's" in p
+    assert "good_ankle has 3" in p and str(tmp_path / "loud.toml") in p
+    # the words off and the tone off too: no fault would ever be cued
+    with pytest.raises(ConfigError, match=r"voice\.spoken_fault_cues = false: with landing_earcon"):
+        config_from_dict({"voice": {"spoken_fault_cues": False}})
+    with pytest.raises(ConfigError, match=r"coach.landing_cooldown_s = -1.*between 0.0 and 60"):
+        config_from_dict({"coach": {"landing_cooldown_s": -1}})
+
+
 def test_console_sink_prints_stream_time_id_and_words() -> None:
     lines: list[str] = []
     lib = load_library(VoiceSettings())
@@ -167,6 +208,7 @@ def test_console_sink_prints_stream_time_id_and_words() -> None:
     from companion.types import Cue
 
     sink.play(Cue("relax_ankle", t_s=63.44, priority=5, text="Relax the ankle."))
+    sink.play(Cue("landing_tone", t_s=63.9, priority=1, text=""))  # a tone: sound only
     sink.close()
     assert lines == ["[  63.4 s] relax_ankle: Relax the ankle."]
 

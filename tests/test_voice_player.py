@@ -7,6 +7,8 @@ versions of the same behaviours are in test_voice_audio.py.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from companion.types import Cue
@@ -237,6 +239,27 @@ def test_the_mailbox_ring_wraps_around_and_never_overwrites_an_unread_slot() -> 
         # every cue written reached the player (played, dropped as a repeat, or silenced)
         assert {e.cue.t_s for e in p.events} == {float(k) for k in range(29)}
         assert [e.cue.t_s for e in p.events if e.kind == STARTED][-1] == 28.0
+    finally:
+        r.close()
+        w.close()
+
+
+def test_a_full_ring_never_touches_the_clips_waiting_in_it() -> None:
+    """Clips made at run time (post_clip) wait in the shared area until taken: posts refused
+    because the ring is full, however many, must not wrap the area onto them."""
+    w = MailboxWriter(slots=2, area_samples=100)
+    r = MailboxReader(w.name, [("c", "C.")], [np.zeros(4, np.float32)])
+    try:
+        for k in (1, 2):
+            assert w.post_clip(Cue("c", t_s=float(k), priority=k), 0, np.full(40, k, np.float32))
+        for _ in range(10):  # the reader is stalled: a writer retrying finds the ring full
+            assert not w.post_clip(Cue("c", t_s=9.0, priority=9), 0, np.full(40, 9, np.float32))
+        got: deque = deque()
+        r.take(got)
+        assert [(c.t_s, clip.tolist()) for c, clip in got] == [
+            (1.0, [1.0] * 40),
+            (2.0, [2.0] * 40),
+        ]
     finally:
         r.close()
         w.close()

@@ -105,3 +105,47 @@ def test_earcon_is_its_tones_then_a_short_gap() -> None:
     assert abs(f[np.argmax(np.abs(np.fft.rfft(first)))] - 660) < 20
     assert first[0] == 0.0 and abs(first[-1]) < 0.01  # soft edges: no click
     assert not clip[-int(0.05 * 48000) :].any()
+
+
+def test_the_landing_earcon_is_a_short_soft_tone_with_no_gap(tmp_path: Path) -> None:
+    """Tones only: played even with voice.earcons off, at landing_earcon_volume of the cue
+    volume (under the words), swelling in and dying away (no click), no trailing silence."""
+    from companion.voice.audio import prepare_clips
+    from companion.voice.library import load_library
+    from companion.voice.settings import VoiceSettings
+
+    settings = VoiceSettings(cache_dir=str(tmp_path), earcons=False, volume=0.8)
+    lib = load_library(settings)
+    lib.cues = {c: lib.cues[c] for c in ("landing_tone", "heel_down")}  # less to render
+    clips = prepare_clips(lib, settings, 48000)
+    tone = clips[("landing_tone", "")]
+    (spec,) = lib.earcon("landing_tone")
+    assert len(tone) == round(spec.ms * 48) and tone[0] == 0.0 and abs(tone[-1]) < 1e-3
+    peak = 0.5 * PEAK * 0.8 * settings.landing_earcon_volume
+    assert np.abs(tone).max() == pytest.approx(peak, rel=0.02)
+    words = clips[("heel_down", "Let the heel down.")]
+    assert np.abs(tone).max() < 0.5 * np.abs(words).max()  # soft, under the words
+    f = np.fft.rfftfreq(len(tone), 1 / 48000)
+    assert abs(f[np.argmax(np.abs(np.fft.rfft(tone)))] - spec.hz) < 20
+    assert np.abs(tone[:96]).max() < 0.3 * peak  # swells in over 8 ms: 2 ms in, still low
+
+
+def test_the_speech_cache_is_written_for_the_user_alone(tmp_path: Path) -> None:
+    """Folders made for the cache are 0700 and every clip 0600, whatever the umask; a folder
+    that already existed (it may be shared on purpose) is left as it was."""
+    import os
+    import stat
+
+    cache = tmp_path / "shared" / "companion" / "speech"
+    (tmp_path / "shared").mkdir(mode=0o755)
+    old = os.umask(0o022)
+    try:
+        Renderer(cache).render([PHRASES[1]])
+    finally:
+        os.umask(old)
+    for folder in (cache, cache.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
+    (wav,) = cache.glob("*.wav")
+    assert stat.S_IMODE(wav.stat().st_mode) == 0o600
+    assert not list(cache.glob(".render-*"))  # the temporary folder is gone

@@ -15,6 +15,15 @@ Rules, per sensor and with one voice for the runner:
   (``positive_cue = true``).
 * **Link cues** – ``sensor_lost`` / ``sensor_back`` when a live link drops or
   returns; they bypass the cooldown (the runner must know coaching has paused).
+* **Landing earcon** (``landing_earcon``) – per-stride feedback, as in live gait
+  retraining: every stride judged faulty (baseline learned, confidence >=
+  ``min_confidence``) gets the tone-only cue ``cue_landing`` at its decision, right
+  after the landing that closes the stride, no persistence needed, at most one per
+  ``landing_cooldown_s``. It is dropped when not started within ``LANDING_STALE_S``
+  (it belongs to that landing) and is not added when a spoken fault cue goes out at
+  the same stride (that cue starts with its own earcon). With ``spoken_faults =
+  False`` the fault cues are decided as always (so the positive cue still follows
+  a fault) but the tone goes out in their place.
 
 Pure and clock-free: time is the stream time carried by reports and events, so a
 replay decides exactly as the live run did.
@@ -28,6 +37,10 @@ from dataclasses import dataclass, field
 
 from companion.coach.settings import CoachSettings
 from companion.types import Cue, Label, LinkEvent, StrideReport
+
+LANDING_STALE_S = 0.2
+"""A landing earcon not started this long after its decision is dropped: it would no
+longer come with the landing it answers (a stance lasts about 0.2-0.3 s)."""
 
 
 @dataclass
@@ -52,11 +65,18 @@ class CuePolicy:
         Cue id -> priority (from the cue library); unknown ids get 0.
     enabled
         Cue ids that may be emitted; ``None`` = all.
+    landing_earcon
+        Emit the landing earcon at each faulty stride (``voice.landing_earcon``).
+    spoken_faults
+        Emit the spoken fault cues (``voice.spoken_fault_cues``); False = the landing
+        earcon in their place.
     """
 
     settings: CoachSettings = field(default_factory=CoachSettings)
     priorities: Mapping[str, int] = field(default_factory=dict)
     enabled: Iterable[str] | None = None
+    landing_earcon: bool = False
+    spoken_faults: bool = True
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -69,6 +89,7 @@ class CuePolicy:
         self._sensors: dict[str, _SensorState] = {}
         self._last_fault_cue_t = float("-inf")
         self._last_said: dict[str, float] = {}
+        self._last_tone_t = float("-inf")
 
     # ------------------------------------------------------------------ helpers
     def _state(self, sensor: str) -> _SensorState:
@@ -107,8 +128,16 @@ class CuePolicy:
             report.label is Label.RELAXED and report.confidence >= s.positive_min_confidence
         )
         t = report.t_decided_s
-        stride_s = max(report.t_end_s - report.t_ic_s, 0.3)
+        spoken = self._spoken(st, t, max(report.t_end_s - report.t_ic_s, 0.3))
+        if spoken and (self.spoken_faults or spoken[0].reason == Label.RELAXED.value):
+            return spoken
+        if label is not Label.RELAXED:
+            return self._landing_tone(t, label)
+        return []
 
+    def _spoken(self, st: _SensorState, t: float, stride_s: float) -> list[Cue]:
+        """The fault cue (persistence, priority, cooldowns) or the positive cue, if due."""
+        s = self.settings
         active = [
             f
             for f in self._cue_for
@@ -135,8 +164,18 @@ class CuePolicy:
         if st.cued_fault is not None and len(last_k) == s.persist_k and all(last_k):
             st.cued_fault = None
             if s.positive_cue and self._is_on(s.cue_positive):
-                return [self._cue(s.cue_positive, t, "relaxed", stride_s)]
+                return [self._cue(s.cue_positive, t, Label.RELAXED.value, stride_s)]
         return []
+
+    def _landing_tone(self, t: float, fault: Label) -> list[Cue]:
+        """The landing earcon for a stride judged ``fault``, unless off or cooling down."""
+        cue_id = self.settings.cue_landing
+        if not self.landing_earcon or not self._is_on(cue_id):
+            return []
+        if t - self._last_tone_t < self.settings.landing_cooldown_s:
+            return []
+        self._last_tone_t = t
+        return [self._cue(cue_id, t, fault.value, LANDING_STALE_S)]
 
     def on_link(self, event: LinkEvent) -> list[Cue]:
         """A sensor's link dropped or came back: say so once per change."""

@@ -39,6 +39,18 @@ class CoachSettings:
     cue_positive: str = setting("good_ankle", "Cue id after the runner relaxes again.")
     cue_sensor_lost: str = setting("sensor_lost", "Cue id when a sensor's link drops.")
     cue_sensor_back: str = setting("sensor_back", "Cue id when it is back.")
+    cue_landing: str = setting(
+        "landing_tone",
+        "Tone-only cue id played at each landing judged faulty (voice.landing_earcon = true).",
+    )
+    landing_cooldown_s: float = setting(
+        0.3,
+        "Least time between two landing earcons (any sensor); below a step, so each faulty "
+        "landing still gets its tone.",
+        min=0.0,
+        max=60.0,
+        unit="s",
+    )
 
     def problems(self) -> list[str]:
         if self.persist_k > self.persist_n:
@@ -54,4 +66,5 @@ class CoachSettings:
             self.cue_positive,
             self.cue_sensor_lost,
             self.cue_sensor_back,
+            self.cue_landing,
         ]

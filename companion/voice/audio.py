@@ -5,6 +5,12 @@ then loads every phrasing of the library into memory at the stream's rate
 (rendering what the cache lacks), and from then on :meth:`AudioSink.play` only
 looks up the clip and hands it to the :class:`~companion.voice.player.CuePlayer`
 that runs in the stream's callback. Nothing on the run loop waits for audio.
+
+A watchdog thread looks at the stream four times a second: when the device goes away
+mid-run (earbuds switched off, a sound-server sink removed) PortAudio ends the stream;
+the sink then says so once, cues are printed only, and it tries the device again every
+second (PortAudio's device list refreshed) until it is back, then says so and plays
+again. The run never waits for any of it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import ctypes.util
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -42,9 +49,17 @@ WARM_UP_TIMEOUT_S = 3.0
 BUFFER_BLOCKS = 3
 """Output buffer when ``voice.latency_ms`` is 0, in blocks. PortAudio's ALSA host then makes
 one period per block and ALSA's pulse plugin asks for one block at a time, so the callback
-runs once per block (measured on PulseAudio: 1.50 ms apart at 1.5 ms blocks). A larger
+runs once per block (measured on PulseAudio: 10.0 ms apart at 10 ms blocks). A larger
 buffer makes PulseAudio ask in bursts of blocks and a cue waits longer for its callback;
 two blocks run dry."""
+
+
+DEVICE_CHECK_S = 0.25
+"""How often the watchdog looks whether the stream still runs."""
+RETRY_S = 1.0
+"""How often it tries the device again while it is gone."""
+DeviceReport = Callable[[bool, str], None]
+"""Told (device up, message) when the device goes away or comes back."""
 
 
 def _sd() -> Any:
@@ -79,6 +94,24 @@ def _quiet_alsa() -> None:
         lib.snd_lib_error_set_handler(_ALSA_QUIET)
     except (OSError, AttributeError):
         _ALSA_QUIET = False
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null meanwhile: PortAudio's ALSA host prints a few lines
+    for every failed open, once a second while a device is gone."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
@@ -165,7 +198,8 @@ def find_device(spec: str | int | None) -> int:
 def prepare_clips(
     library: CueLibrary, settings: VoiceSettings, rate_hz: int
 ) -> dict[tuple[str, str], np.ndarray]:
-    """Every (cue id, phrase) as a ready clip at ``rate_hz``: earcon, gap, words.
+    """Every (cue id, phrase) as a ready clip at ``rate_hz``: earcon, gap, words; a
+    tone-only cue as (cue id, "") -> its tones, soft (``landing_earcon_volume``).
 
     Renders the phrases the cache lacks first (seconds on the first start).
     """
@@ -177,6 +211,10 @@ def prepare_clips(
     words = {t: load_clip(renderer.path_for(t), rate_hz, settings.volume) for t in library.texts()}
     clips = {}
     for cid in library.ids:
+        if library.tone_only(cid):  # the tones are the cue: played whatever voice.earcons says
+            vol = settings.volume * settings.landing_earcon_volume
+            clips[(cid, "")] = earcon_clip(library.earcon(cid), rate_hz, vol, soft=True)
+            continue
         tones = library.earcon(cid) if settings.earcons else ()
         ear = earcon_clip(tones, rate_hz, settings.volume)
         for text in library.phrases(cid):
@@ -200,6 +238,9 @@ class AudioSink:
         Called with the console line of each cue played (None = silent).
     clips
         Ready clips keyed by (cue id, text), to skip rendering (tests, benchmarks).
+    report
+        Told (up, message), from the watchdog thread, when the device goes away or comes
+        back; None = log a warning.
     """
 
     def __init__(
@@ -210,10 +251,13 @@ class AudioSink:
         device: str | int | None = None,
         echo: Callable[[str], None] | None = None,
         clips: dict[tuple[str, str], np.ndarray] | None = None,
+        report: DeviceReport | None = None,
     ) -> None:
         sd = _sd()
         self.settings = settings
         self.echo = echo
+        self._device_spec = device
+        self._report = report
         self.device = find_device(device)
         info = sd.query_devices(self.device)
         self.rate_hz = int(settings.sample_rate_hz or info["default_samplerate"])
@@ -225,6 +269,14 @@ class AudioSink:
             stale_after_s=settings.stale_after_s,
         )
         self.stream = self._open(sd, info)
+        self.device_ok = True
+        """False while the device is gone (cues are then printed only)."""
+        self.reopens = 0
+        """Times the device came back and the stream was opened again."""
+        self.device_changes: list[tuple[bool, float]] = []
+        """(device up, host time) each time it went away or came back."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._warned: set[str] = set()
         self.history: list[PlayerEvent] = []
         """Every player event drained so far (cues started, cut, dropped)."""
@@ -235,13 +287,88 @@ class AudioSink:
         except BaseException:
             self.stream.close()
             raise
-        from companion.voice.sink import cue_line
+        from companion.voice.sink import echo_cue
 
-        self._line = cue_line
+        self._echo_cue = echo_cue
         # Some outputs (PulseAudio through ALSA) stall and run dry for about a second after
         # the stream starts: with small blocks a cue played then has gaps. The clips loaded
         # meanwhile; wait out the rest, so that even the first cue (`cues say`) plays whole.
         self.warmed = self.wait_running(WARM_UP_TIMEOUT_S)
+        self._watchdog = threading.Thread(target=self._watch, daemon=True, name="audio-watch")
+        self._watchdog.start()
+
+    # ------------------------------------------------------------------ the device
+    def _watch(self) -> None:
+        """The watchdog thread: notice a stream that ended, reopen it when the device is back."""
+        while not self._stop.wait(DEVICE_CHECK_S):
+            if not self._stream_ended():
+                continue
+            self.device_ok = False
+            name = self._device_name()
+            with self._lock:
+                self._close_stream()
+            self._tell(
+                False,
+                f"the audio device {name} is gone; cues are printed until it is back "
+                f"(tried every {RETRY_S:g} s)",
+            )
+            while not self._stop.wait(RETRY_S):
+                if self._reopen():
+                    break
+            else:
+                return
+            self.wait_running(WARM_UP_TIMEOUT_S)  # its first second can stall: not yet
+            self.reopens += 1
+            self.device_ok = True
+            self._tell(True, f"the audio device {self._device_name()} is back; cues are spoken")
+
+    def _stream_ended(self) -> bool:
+        with self._lock:
+            if self._stop.is_set():
+                return False
+            try:
+                return not self.stream.active
+            except Exception:  # PortAudio no longer knows the stream
+                return True
+
+    def _tell(self, up: bool, message: str) -> None:
+        self.device_changes.append((up, time.monotonic()))
+        if self._report is not None:
+            self._report(up, message)
+        else:
+            log.warning("%s", message)
+
+    def _device_name(self) -> str:
+        with contextlib.suppress(Exception):
+            return repr(_sd().query_devices(self.device)["name"])
+        return str(self.device)
+
+    def _reopen(self) -> bool:
+        """Open the stream again on the device the run asked for, if it is there now."""
+        sd = _sd()
+        with self._lock:
+            if self._stop.is_set():
+                return False
+            try:
+                with _quiet_stderr():
+                    # PortAudio lists devices once, at start: refresh it (the device may
+                    # have a new index, or only now exist)
+                    with contextlib.suppress(sd.PortAudioError):  # (a refresh that failed)
+                        sd._terminate()
+                    sd._initialize()
+                    self.device = find_device(self._device_spec)
+                    self.stream = self._open(sd, sd.query_devices(self.device))
+            except (AudioError, sd.PortAudioError) as exc:
+                log.debug("the audio device is not back yet: %s", exc)
+                return False
+        return True
+
+    def _close_stream(self) -> None:
+        try:
+            self.stream.stop()
+            self.stream.close()
+        except Exception as exc:  # a vanished device must not turn the end of a run into a crash
+            log.debug("closing the audio stream: %s", exc)
 
     def _open(self, sd: Any, info: dict[str, Any]) -> Any:
         last: Exception | None = None
@@ -275,20 +402,17 @@ class AudioSink:
         return float(self.stream.latency)
 
     def play(self, cue: Cue) -> None:
-        """Hand the cue's clip to the callback (never waits), then echo its line."""
+        """Hand the cue's clip to the callback (never waits), then echo its line; while the
+        device is gone, only echo it."""
         clip = self.clips.get((cue.id, cue.text))
-        if clip is not None:
+        if clip is not None and self.device_ok:
             if cue.decided_mono == 0.0:
                 cue = replace(cue, decided_mono=time.monotonic())
             self.player.submit(cue, clip)
-        if self.echo is not None:
-            self.echo(self._line(cue))
+        self._echo_cue(self.echo, cue)
         if clip is None and cue.id not in self._warned:
             self._warned.add(cue.id)
             log.warning("cue %s: %r was not rendered at start; printed only", cue.id, cue.text)
-        if not self.stream.active and "stream" not in self._warned:
-            self._warned.add("stream")
-            log.warning("the audio stream has stopped (device gone?); cues are printed only")
 
     def drain_events(self) -> list[PlayerEvent]:
         """What the callback did since the last call (and log the drops)."""
@@ -313,7 +437,14 @@ class AudioSink:
     def stats(self) -> dict[str, Any]:
         """Callbacks run, underflows, whether anything plays or waits, the callbacks' pace."""
         p = self.player
-        return {"blocks": p.blocks, "underflows": p.underflows, "busy": p.busy, **p.pace()}
+        return {
+            "blocks": p.blocks,
+            "underflows": p.underflows,
+            "busy": p.busy,
+            "device_ok": self.device_ok,
+            "reopens": self.reopens,
+            **p.pace(),
+        }
 
     def silence(self) -> None:
         """Stop speaking now (fade out), dropping waiting cues."""
@@ -345,11 +476,10 @@ class AudioSink:
         return not self.player.busy
 
     def close(self) -> None:
-        try:
-            self.stream.stop()
-            self.stream.close()
-        except Exception as exc:  # a vanished device must not turn the end of a run into a crash
-            log.debug("closing the audio stream: %s", exc)
+        self._stop.set()
+        with self._lock:  # not while the watchdog opens the device again
+            self._close_stream()
+        self._watchdog.join(2.0)
         self.drain_events()
         if self.player.underflows:
             log.info("audio output underflowed %d times (gaps)", self.player.underflows)

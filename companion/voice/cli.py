@@ -32,7 +32,7 @@ def cmd_cues_list(args: argparse.Namespace) -> int:
         ear = " ".join(f"{t.hz:g}Hz/{t.ms:g}ms" for t in tones) if tones else "none"
         off = "" if enabled is None or cid in enabled else "  (off: not in voice.enabled_cues)"
         _out(f"{cid}  priority {lib.priority(cid)}  earcon {ear}{off}")
-        for p in lib.phrases(cid):
+        for p in lib.phrases(cid) or ("(tones only)",):
             _out(f"    {p}")
     if args.voices:
         from companion.voice.render import list_voices
@@ -84,6 +84,8 @@ def cmd_cues_say(args: argparse.Namespace) -> int:
                 stale_after_s=5.0,
             )
             sink.play(cue)
+            if not cue.text:  # a tone-only cue has no line of its own
+                _out(f"{args.id}: (tones only)")
             wait = getattr(sink, "wait_idle", None)
             if wait is not None:
                 wait(30.0)

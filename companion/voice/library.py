@@ -9,6 +9,9 @@ is a table ``[cues.<id>]``::
     phrases = ["Relax the ankle.", "Let the ankle go soft."]   # rotated in turn
     earcon = [{ hz = 660, ms = 60 }, { hz = 880, ms = 80 }]     # optional tones first
 
+A cue with an earcon and no ``phrases`` is a **tone-only** cue (the landing earcon,
+``[voice] landing_earcon``): it is played as its tones alone, softly, and its text is "".
+
 Loading checks everything and raises one :class:`~companion.errors.ConfigError`
 naming the file and the key of every problem (unknown field, empty phrase, wrong
 type, a cue with no phrases).
@@ -59,8 +62,14 @@ class CueDef:
 
     id: str
     phrases: tuple[str, ...]
+    """Empty for a tone-only cue."""
     priority: int
     earcon: tuple[Tone, ...] = ()
+
+    @property
+    def tone_only(self) -> bool:
+        """No words: the cue is its earcon alone."""
+        return not self.phrases
 
 
 class CueLibrary:
@@ -100,9 +109,16 @@ class CueLibrary:
         """The cue's earcon tones (empty when it has none)."""
         return self._get(cue_id).earcon
 
+    def tone_only(self, cue_id: str) -> bool:
+        """True for a cue of tones and no words."""
+        return self._get(cue_id).tone_only
+
     def next_text(self, cue_id: str) -> str:
-        """The cue's next phrasing, in turn, so the runner does not hear the same words."""
+        """The cue's next phrasing, in turn, so the runner does not hear the same words
+        ("" for a tone-only cue)."""
         cue = self._get(cue_id)
+        if cue.tone_only:
+            return ""
         i = self._turn[cue_id]
         self._turn[cue_id] = (i + 1) % len(cue.phrases)
         return cue.phrases[i]
@@ -202,8 +218,11 @@ def _parse_cue(cid: str, table: Any, problems: list[str]) -> CueDef | None:
             problems.append(_unknown(f"{key}.{name}", name, CUE_KEYS))
     phrases: list[str] = []
     raw = table.get("phrases")
-    if raw is None:
-        problems.append(f'{key}.phrases: missing; give one or more, e.g. phrases = ["Easy ankle."]')
+    if raw is None and "earcon" not in table:
+        problems.append(
+            f'{key}.phrases: missing; give one or more, e.g. phrases = ["Easy ankle."] (or '
+            "only an earcon, for a cue of tones and no words)"
+        )
     elif isinstance(raw, str):
         raw = [raw]
     if raw is not None and not isinstance(raw, list):
@@ -224,6 +243,8 @@ def _parse_cue(cid: str, table: Any, problems: list[str]) -> CueDef | None:
     elif not PRIORITY[0] <= prio <= PRIORITY[1]:
         problems.append(f"{key}.priority = {prio}: must be between {PRIORITY[0]} and {PRIORITY[1]}")
     earcon = _parse_earcon(f"{key}.earcon", table["earcon"], problems) if "earcon" in table else ()
+    if raw is None and "earcon" in table and not earcon and len(problems) == n0:
+        problems.append(f"{key}.earcon: empty; a cue without phrases needs at least one tone")
     if len(problems) > n0:
         return None
     return CueDef(cid, tuple(phrases), int(prio), earcon)
@@ -284,11 +305,31 @@ def _missing(library: CueLibrary, ids: Iterable[str]) -> list[str]:
     return [cid for cid in dict.fromkeys(ids) if cid not in library]
 
 
+def _landing_problems(library: CueLibrary, landing: str, spoken: list[str]) -> list[str]:
+    """The landing earcon is tones only and below every spoken cue the policy can emit."""
+    key = f"{library.path}: cues.{landing}"
+    if not library.tone_only(landing):
+        return [
+            f"{key}: the landing earcon (coach.cue_landing) plays at every faulty landing, "
+            "so it must be tones only: give it an earcon and no phrases"
+        ]
+    prio = library.priority(landing)
+    below = [c for c in spoken if c in library and library.priority(c) <= prio]
+    if below:
+        lowest = min(below, key=library.priority)
+        return [
+            f"{key}.priority = {prio}: must be below every spoken cue's ({lowest} has "
+            f"{library.priority(lowest)}), or the tone would cut a spoken cue short"
+        ]
+    return []
+
+
 def check_config_problems(cfg: Config) -> list[str]:
     """Voice problems ``companion check-config`` reports beyond the config's own validation.
 
     The library loads cleanly, every cue the cue policy can emit (and that is switched
-    on) exists in it, and every id in ``voice.enabled_cues`` does too. Each problem
+    on) exists in it, the landing earcon (when on) is tones only and below every spoken
+    cue's priority, and every id in ``voice.enabled_cues`` exists too. Each problem
     names its file and key.
     """
     try:
@@ -303,16 +344,20 @@ def check_config_problems(cfg: Config) -> list[str]:
         if f.name.startswith("cue_") and isinstance(value, str):
             keys.setdefault(value, f"coach.{f.name}")
     enabled = set(cfg.voice.enabled_cues)
+    landing = cfg.coach.cue_landing
     used = [
         cid
         for cid in cfg.coach.cue_ids()
         if (not enabled or cid in enabled)  # a cue switched off need not exist
         and not (cid == cfg.coach.cue_positive and not cfg.coach.positive_cue)
+        and not (cid == landing and not cfg.voice.landing_earcon)
     ]
     problems = []
     for problem, cid in zip(library.check(used), _missing(library, used), strict=True):
         where = keys.get(cid)
         problems.append(f"{problem} (asked for by {src}: {where})" if where else problem)
+    if landing in used and landing in library:
+        problems.extend(_landing_problems(library, landing, [c for c in used if c != landing]))
     for i, cid in enumerate(cfg.voice.enabled_cues):
         if cid not in library and cid not in used:  # (a used one is reported above)
             close = difflib.get_close_matches(cid, library.ids, n=1)

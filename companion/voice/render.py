@@ -15,6 +15,8 @@ on stdin (``voice``, ``rate_wpm``, ``items`` of ``[text, wav_path]``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -76,6 +78,22 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("companion")) / "speech"
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+"""The speech cache is the user's alone: folders we create and every clip we write."""
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and any missing parent with user-only permissions (a folder that
+    already exists is left as it is: it may be shared on purpose, e.g. ``/tmp``)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another start
+            os.mkdir(p, PRIVATE_DIR)
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+
 def cache_key(text: str, voice: str, rate_wpm: int, engine: str) -> str:
     """A file-name-safe key that changes when any of the four changes."""
     blob = json.dumps([text, voice, int(rate_wpm), engine], ensure_ascii=False)
@@ -123,7 +141,7 @@ class Renderer:
         cached = [t for t in texts if t not in todo]
         if todo:
             try:
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                make_private_dir(self.cache_dir)
             except OSError as exc:
                 raise AudioError(
                     f"cannot create the speech cache {self.cache_dir}: {exc.strerror}; "
@@ -136,6 +154,7 @@ class Renderer:
                     items, (self.path_for(t) for t in todo), strict=True
                 ):
                     _check_wav(Path(tmp_path), text)
+                    os.chmod(tmp_path, PRIVATE_FILE)
                     os.replace(tmp_path, final)  # atomic: a half-written clip is never cached
         return RenderResult(todo, cached, time.perf_counter() - t0)
 
@@ -211,11 +230,16 @@ def trim_silence(x: np.ndarray, rate_hz: int, threshold_dbfs: float = SILENCE_DB
     return x[max(loud[0] - keep, 0) : min(loud[-1] + keep + 1, len(x))]
 
 
+def _raised_cosine(n: int) -> np.ndarray:
+    """A rise from 0 to 1 over ``n`` samples (half a cosine period)."""
+    return (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
+
+
 def fade_edges(x: np.ndarray, rate_hz: int, ms: float = 3.0) -> np.ndarray:
     """Short raised-cosine fades at both ends so a clip starts and stops without a click."""
     n = min(int(ms * rate_hz / 1000), len(x) // 2)
     if n > 0:
-        ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, n))).astype(np.float32)
+        ramp = _raised_cosine(n)
         x[:n] *= ramp
         x[-n:] *= ramp[::-1]
     return x
@@ -232,17 +256,30 @@ def load_clip(path: Path, rate_hz: int, volume: float) -> np.ndarray:
     return x
 
 
-def earcon_clip(tones: Iterable[Tone], rate_hz: int, volume: float) -> np.ndarray:
-    """The earcon's tones back to back (each with soft edges), then a short gap."""
+def earcon_clip(
+    tones: Iterable[Tone], rate_hz: int, volume: float, *, soft: bool = False
+) -> np.ndarray:
+    """The earcon's tones back to back (each with soft edges), then a short gap.
+
+    ``soft`` (a tone-only cue: the landing earcon) gives each tone a gentle swell and a
+    decay over its second half instead of short edges, and no gap after it.
+    """
     parts = []
     for tone in tones:
         n = round(tone.ms * rate_hz / 1000)
         t = np.arange(n, dtype=np.float64) / rate_hz
         x = (np.sin(2 * math.pi * tone.hz * t) * (0.5 * PEAK * volume)).astype(np.float32)
-        parts.append(fade_edges(x, rate_hz, ms=min(5.0, tone.ms / 4)))
+        if soft:
+            rise, fall = min(int(8.0 * rate_hz / 1000), n // 4), n // 2
+            x[:rise] *= _raised_cosine(rise)
+            x[n - fall :] *= _raised_cosine(fall)[::-1]
+            parts.append(x)
+        else:
+            parts.append(fade_edges(x, rate_hz, ms=min(5.0, tone.ms / 4)))
     if not parts:
         return np.zeros(0, np.float32)
-    parts.append(np.zeros(int(EARCON_GAP_MS * rate_hz / 1000), np.float32))
+    if not soft:
+        parts.append(np.zeros(int(EARCON_GAP_MS * rate_hz / 1000), np.float32))
     return np.concatenate(parts)
 
 

@@ -23,6 +23,24 @@ class VoiceSettings:
         choices=("auto", "audio", "console"),
     )
     earcons: bool = setting(True, "Play a cue's short earcon (tones) before its words.")
+    landing_earcon: bool = setting(
+        False,
+        "Per-stride feedback: a short, soft tone (the tone-only cue coach.cue_landing) right "
+        "after each landing that closes a stride judged faulty, with its own cooldown "
+        "(coach.landing_cooldown_s); never cuts a spoken cue short.",
+    )
+    spoken_fault_cues: bool = setting(
+        True,
+        "Say the fault cues (relax_ankle ...); false = the landing earcon instead of them (the "
+        "positive and sensor cues are still spoken). Needs landing_earcon = true.",
+    )
+    landing_earcon_volume: float = setting(
+        0.5,
+        "Loudness of the landing earcon (any tone-only cue), as a fraction of volume: soft, "
+        "under the spoken cues.",
+        min=0.05,
+        max=1.0,
+    )
     stale_after_s: float = setting(
         0.7,
         "Drop a cue that could not start within this long of its decision (about one stride; "
@@ -32,18 +50,19 @@ class VoiceSettings:
         unit="s",
     )
     block_ms: float = setting(
-        1.5,
-        "Audio block length: a cue starts at most about this long after the decision. Small "
-        "blocks cost a little CPU in the audio process (a callback per block).",
+        10.0,
+        "Audio block length: a cue starts at most about this long after the decision. The "
+        "default leaves a margin against a busy machine (no gap in 30 minutes of a run with "
+        "two CPU hogs on 2 cores); a few ms saved are inaudible behind Bluetooth earbuds.",
         min=0.5,
         max=50.0,
         unit="ms",
     )
     latency_ms: float = setting(
         0.0,
-        "Output buffer PortAudio keeps ahead of the speaker; 0 = three blocks (4.5 ms at the "
+        "Output buffer PortAudio keeps ahead of the speaker; 0 = three blocks (30 ms at the "
         "default block), the smallest that keeps the callback regular on PulseAudio. Raise it "
-        "(e.g. 20-40) if cues crackle or the log reports underflows.",
+        "(e.g. 60) if cues crackle or the log reports underflows.",
         min=0.0,
         max=500.0,
         unit="ms",
@@ -76,3 +95,11 @@ class VoiceSettings:
     cache_dir: str = setting(
         "", "Folder of rendered speech; empty = the user cache folder (platformdirs)."
     )
+
+    def problems(self) -> list[str]:
+        if not self.spoken_fault_cues and not self.landing_earcon:
+            return [
+                "spoken_fault_cues = false: with landing_earcon = false too no fault would "
+                "ever be cued; set landing_earcon = true (the tone instead of the words)"
+            ]
+        return []

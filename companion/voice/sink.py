@@ -34,14 +34,21 @@ def cue_line(cue: Cue) -> str:
     return f"[{cue.t_s:6.1f} s] {cue.id}: {cue.text}"
 
 
+def echo_cue(write: Callable[[str], None] | None, cue: Cue) -> None:
+    """Print a spoken cue's line; a tone-only cue (no words, e.g. the landing earcon at
+    every faulty stride) is sound only and would flood the console (``--json`` lists it)."""
+    if write is not None and cue.text:
+        write(cue_line(cue))
+
+
 class ConsoleSink:
-    """Prints each cue as one line through ``write`` (stdout, a log, a list in tests)."""
+    """Prints each spoken cue as one line through ``write`` (stdout, a log, a list in tests)."""
 
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
 
     def play(self, cue: Cue) -> None:
-        self.write(cue_line(cue))
+        echo_cue(self.write, cue)
 
     def close(self) -> None:
         pass
