@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import math
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -70,6 +71,37 @@ class Bounded:
 
 SEED = Bounded(0, 2**32 - 1, integer=True)
 """A random seed (numpy takes any whole number >= 0; this many are plenty)."""
+
+
+def stdout_name() -> str:
+    """Where standard output goes, for a message: ``standard output (/dev/full)``, ``(a pipe)``."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{sys.stdout.fileno()}")
+    except (OSError, ValueError, AttributeError):
+        return "standard output"
+    for kind in ("pipe", "socket"):
+        if target.startswith(kind + ":"):
+            return f"standard output (a {kind})"
+    return f"standard output ({target})"
+
+
+def output_error(exc: OSError) -> str:
+    """The message for output that standard output did not take."""
+    why = (
+        "the program reading it closed it"
+        if isinstance(exc, BrokenPipeError)
+        else exc.strerror or str(exc) or type(exc).__name__
+    )
+    return f"cannot write the output to {stdout_name()}: {why}"
+
+
+def drop_stdout() -> None:
+    """Send standard output to /dev/null from now on, so that nothing more (the flush at exit
+    above all) fails on it and prints a traceback."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
 
 
 def _stdout_line(text: str) -> None:
@@ -463,12 +495,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stderr_line("companion: stopped")
         return 130
-    except BrokenPipeError:
-        return 0
     except OSError as exc:
-        if exc.filename is not None:
-            raise
-        # stdout/stderr cannot take the output (a full disk, /dev/full): say so once
+        if exc.filename is not None:  # a file the command wrote or read, named
+            log.debug("", exc_info=True)
+            msg = f"{exc.filename}: {exc.strerror or exc}"
+        else:  # standard output cannot take the output (a full disk, a closed pipe)
+            msg = output_error(exc)
+            drop_stdout()
         with contextlib.suppress(OSError):
-            sys.stderr.write(f"companion: cannot write the output: {exc.strerror or exc}\n")
+            sys.stderr.write(f"companion: {msg}\n")
         return 1

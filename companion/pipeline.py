@@ -9,7 +9,6 @@ replay and live runs all go through exactly this code.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -174,7 +173,9 @@ class Pipeline:
             spoken_faults=config.voice.spoken_fault_cues,
         )
         self.summary = RunSummary()
-        self._stride_s: dict[str, list[float]] = {}
+        self._stride_ms: dict[str, Counter[int]] = {}
+        """Stride durations per sensor, counted per whole millisecond: the cadence's median
+        from a table that stays small however long the run (a list grew by every stride)."""
         self._t_first: float | None = None
         self._t_last = 0.0
         self.last_label: dict[str, str] = {}
@@ -215,9 +216,9 @@ class Pipeline:
             self._on_report(rep)
         s = self.summary
         s.duration_s = (self._t_last - self._t_first) if self._t_first is not None else 0.0
-        for sensor, times in self._stride_s.items():
-            if times:
-                s.cadence_spm[sensor] = 120.0 / statistics.median(times)
+        for sensor, counts in self._stride_ms.items():
+            if counts:
+                s.cadence_spm[sensor] = 120.0 / (_median(counts) / 1000.0)
         s.hints = self.estimator.hints()
         return s
 
@@ -232,7 +233,8 @@ class Pipeline:
         self.summary.strides[rep.sensor] += 1
         self.summary.labels[rep.label.value] += 1
         self.last_label[rep.sensor] = rep.label.value
-        self._stride_s.setdefault(rep.sensor, []).append(rep.t_end_s - rep.t_ic_s)
+        stride_ms = round(1000.0 * (rep.t_end_s - rep.t_ic_s))
+        self._stride_ms.setdefault(rep.sensor, Counter())[stride_ms] += 1
         self._emit(stride_event(rep))
         for cue in self.policy.on_stride(rep):
             self._say(cue)
@@ -251,6 +253,21 @@ class Pipeline:
             }
         )
         self.sink.play(cue)
+
+
+def _median(counts: Counter[int]) -> float:
+    """The median of values given as ``value: how many times``."""
+    n = sum(counts.values())
+    below, lo = 0, None
+    for value in sorted(counts):
+        below += counts[value]
+        if lo is None and 2 * below >= n:
+            lo = value
+            if 2 * below > n or n % 2:
+                return float(value)
+        elif lo is not None:
+            return (lo + value) / 2.0
+    return float(lo if lo is not None else 0)
 
 
 async def run_source(source: Source, pipeline: Pipeline) -> RunSummary:

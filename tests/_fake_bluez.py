@@ -292,6 +292,8 @@ class SimDevice:
     stalled: bool = False
     sent: int = 0
     dropped: int = 0
+    links_dropped: int = 0
+    log: Any = None
 
     def __post_init__(self) -> None:
         from companion.source.ble.profiles import get_profile
@@ -311,6 +313,8 @@ class SimDevice:
         self.drop = set(self.spec.get("drop", []))
         self.inject = {int(k): bytes.fromhex(v) for k, v in self.spec.get("inject", {}).items()}
         self.rate_hz = self.periph.rate_hz
+        if self.spec.get("log"):
+            self.log = open(self.spec["log"], "w")  # noqa: SIM115 - open for the process's life
 
     def export(self, bus: MessageBus) -> None:
         path = f"{ADAPTER_PATH}/dev_{self.address.replace(':', '_').upper()}"
@@ -354,13 +358,15 @@ class SimDevice:
         if self.started_wall is None and self.periph.streaming:
             self.started_wall = now  # the device's sampling starts with its first stream
         idx = self.sample_index(now)
+        # drop_link_at_s: one stream time, or a list of them (a link drop every few minutes)
         drop_at = self.spec.get("drop_link_at_s")
+        drops = drop_at if isinstance(drop_at, list) else [] if drop_at is None else [drop_at]
         if (
-            drop_at is not None
-            and not self.dropped_link
+            self.links_dropped < len(drops)
             and self.device.connected
-            and idx / self.rate_hz >= drop_at
+            and idx / self.rate_hz >= drops[self.links_dropped]
         ):
+            self.links_dropped += 1
             self.dropped_link = True
             self.away_until = now + float(self.spec.get("away_s", 1.0))
             self.link_down()
@@ -373,13 +379,20 @@ class SimDevice:
                 self.periph.running.clear()
         for cuuid, payload in self.periph.advance(idx):
             self.sent += 1
-            if self.sent in self.drop:
+            lost = self.sent in self.drop
+            if self.log is not None:
+                # what the device sent, as a radio sniffer would see it: host time, number,
+                # lost on the way or delivered, characteristic, bytes
+                self.log.write(f"{now:.6f} {self.sent} {int(lost)} {cuuid} {payload.hex()}\n")
+            if lost:
                 self.dropped += 1
                 continue
             self.chars[cuuid].notify(payload)
             junk = self.inject.get(self.sent)
             if junk is not None:  # a bad notification after this one (corrupt firmware)
                 self.chars[cuuid].notify(junk)
+        if self.log is not None:
+            self.log.flush()
 
 
 class FakeBlueZ:
@@ -525,3 +538,84 @@ def running_recording(
         rec = simulate(duration_s, 200.0, sensors=sensors, seed=seed).recording
     write_recording(path, rec)
     return path
+
+
+@dataclass
+class Sent:
+    """What a fake device sent (its scenario's ``log``), sample by sample, decoded with the
+    profile's own decoder: when, whether its notification was lost on the way, the device
+    clock and the values as the host decodes them."""
+
+    host_mono: Any
+    lost: Any
+    ticks: Any
+    acc: Any
+    gyr: Any
+
+
+def sent_samples(log: Path, profile: str = "open_imu", rate_hz: float = 200.0) -> Sent:
+    import numpy as np
+
+    from companion.source.ble.profiles import get_profile
+
+    decoder = get_profile(profile).decoder(rate_hz)
+    host, lost, ticks, acc, gyr = [], [], [], [], []
+    for line in Path(log).read_text().splitlines():
+        mono, _, dropped, uuid, payload = line.split(" ")
+        for frame in decoder.feed(uuid, bytes.fromhex(payload)):
+            n = len(frame)
+            host.append(np.full(n, float(mono)))
+            lost.append(np.full(n, dropped == "1"))
+            ticks.append(frame.ticks)
+            acc.append(frame.acc_mps2)
+            gyr.append(frame.gyr_dps)
+    return Sent(*(np.concatenate(x) for x in (host, lost, ticks, acc, gyr)))
+
+
+def compare_with_sent(
+    rec: Any, sent: Sent, *, sent_before_mono: float | None = None, until_t_s: float | None = None
+) -> dict[str, Any]:
+    """A recorded sensor (a ``SampleBatch`` read back) against what its device delivered
+    (sent and not lost; before ``sent_before_mono`` and, on the recording's clock, before
+    ``until_t_s`` when given).
+
+    ``mismatched``: recorded samples that are not delivered ones with the very same
+    values; ``missing_inside``: delivered samples missing before the last recorded one;
+    ``missing_tail``/``missing_tail_s``: delivered after it (a run stopped or killed);
+    ``lost_on_the_way``: samples sent but lost by the link between the first and the last
+    recorded one. Open IMU clock ticks (1 MHz) are assumed.
+    """
+    import numpy as np
+
+    ok = ~sent.lost
+    if sent_before_mono is not None:
+        ok &= sent.host_mono < sent_before_mono
+    ticks, acc, gyr = sent.ticks[ok], sent.acc[ok], sent.gyr[ok]
+    # the recording starts with the first sample the host received: find it by its values
+    first = np.flatnonzero((acc == rec.acc[0]).all(axis=1) & (gyr == rec.gyr[0]).all(axis=1))
+    if not len(first):
+        return {"recorded": len(rec), "delivered": len(ticks), "mismatched": len(rec),
+                "missing_inside": 0, "missing_tail": 0, "missing_tail_s": 0.0,
+                "lost_on_the_way": 0}  # fmt: skip
+    k0 = int(first[0])
+    rec_ticks = ticks[k0] + np.rint((rec.t_s - rec.t_s[0]) * 1e6).astype(np.int64)
+    if until_t_s is not None:
+        keep = ticks[k0:] - ticks[k0] < np.rint((until_t_s - rec.t_s[0]) * 1e6)
+        ticks, acc, gyr = ticks[k0:][keep], acc[k0:][keep], gyr[k0:][keep]
+    else:
+        ticks, acc, gyr = ticks[k0:], acc[k0:], gyr[k0:]
+    idx = np.searchsorted(ticks, rec_ticks).clip(0, len(ticks) - 1)
+    same = (ticks[idx] == rec_ticks) & (acc[idx] == rec.acc).all(1) & (gyr[idx] == rec.gyr).all(1)
+    last = int(idx[same][-1]) if same.any() else -1
+    tail = len(ticks) - 1 - last
+    return {
+        "recorded": len(rec),
+        "delivered": len(ticks),
+        "mismatched": int((~same).sum()),
+        "missing_inside": (last + 1) - int(same.sum()),
+        "missing_tail": tail,
+        "missing_tail_s": float(ticks[-1] - ticks[last]) / 1e6 if tail else 0.0,
+        "lost_on_the_way": int(
+            (sent.lost & (sent.ticks > rec_ticks[0]) & (sent.ticks < rec_ticks[-1])).sum()
+        ),
+    }

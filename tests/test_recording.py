@@ -77,6 +77,7 @@ def test_writer_flushes_so_a_crash_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "live.csv"
     w = RecordingWriter(path, {"foot": SensorInfo("foot", 200.0)}, flush_interval_s=0.0)
     w.write(_batch("foot", 10))
+    w.flush(wait=True)
     # not closed: another reader sees every sample already
     assert len(read_recording(path).data["foot"]) == 10
     w.close()

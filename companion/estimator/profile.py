@@ -9,8 +9,10 @@ found again from the data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from companion.errors import ConfigError, RecordingError
 from companion.estimator.classify import Baseline, FeatureStats
+from companion.files import open_private
 
 if TYPE_CHECKING:
     from companion.config import Config
@@ -117,12 +120,26 @@ class RunnerProfile:
         return out
 
     def save(self, path: str | Path) -> None:
-        """Write the profile as JSON (creating the folder)."""
+        """Write the profile as JSON, user-only (``0600``, a folder it makes ``0700``).
+
+        A profile that cannot be written raises :class:`ConfigError` naming the path; a
+        saved one is replaced whole or not at all.
+        """
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(p)
+        try:
+            fd = open_private(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(self.to_json(), indent=2) + "\n")
+            tmp.replace(p)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise ConfigError(
+                f"runner profile {p} cannot be written ({exc.strerror or exc}); set [run] "
+                "profile_dir to a folder you can write to, then replay this run's recording "
+                "with --save-profile to save it"
+            ) from None
 
     @classmethod
     def load(cls, path: str | Path) -> RunnerProfile:

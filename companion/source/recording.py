@@ -24,21 +24,28 @@ columns ``sensor,stride,t_ic_s,label``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import queue
+import re
+import stat
+import threading
 import time
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from companion.errors import RecordingError
+from companion.files import open_private, write_all
 from companion.source.settings import SEGMENTS, SIDES
 from companion.types import RATE_RANGE_HZ, Label, SampleBatch, SensorInfo, mount_problem
 
@@ -115,14 +122,35 @@ def truth_path(recording_path: str | Path) -> Path:
 # ----------------------------------------------------------------------------- writing
 
 
+SENSOR_LABEL = re.compile(r"[\w-]+")
+"""What a sensor label may be: letters, digits, ``_`` and ``-`` (it is a CSV column value and
+part of the metadata keys, so no comma, colon, space, dot or slash)."""
+
+
+def sensor_label_problem(name: str) -> str | None:
+    """Why ``name`` cannot label a sensor's rows, or ``None`` when it can."""
+    if SENSOR_LABEL.fullmatch(name):
+        return None
+    return (
+        f"sensor name {name!r} cannot label a recording's rows: use letters, digits, _ and - "
+        "(foot, shank, left_foot ...)"
+    )
+
+
+def _one_line(text: object) -> str:
+    """A metadata key or value on one line: control characters (a newline that would start a
+    line of its own) become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f]", " ", str(text))
+
+
 def _header_lines(sensors: dict[str, SensorInfo], metadata: dict[str, str]) -> list[str]:
     meta = {"format": FORMAT}
     meta.setdefault("start_wall", datetime.now(UTC).isoformat(timespec="seconds"))
     meta.update({k: v for k, v in metadata.items() if k != "format"})
-    lines = [f"# {k}: {v}" for k, v in meta.items()]
+    lines = [f"# {_one_line(k).replace(':', '_')}: {_one_line(v)}" for k, v in meta.items()]
     for name, info in sensors.items():
         for key in _SENSOR_KEYS:
-            lines.append(f"# sensor.{name}.{key}: {getattr(info, key)}")
+            lines.append(f"# sensor.{name}.{key}: {_one_line(getattr(info, key))}")
     lines.append(",".join(COLUMNS))
     return lines
 
@@ -137,23 +165,40 @@ def _rows(batch: SampleBatch) -> str:
     return out.getvalue()
 
 
-def _open_for_writing(path: Path) -> TextIO:
-    """Create ``path`` (and its folder) for writing; a path a user got wrong is a RecordingError."""
+def _cannot_write(path: Path, exc: OSError, what: str) -> RecordingError:
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return RecordingError(str(path), None, f"cannot write: {why}; {what}")
+
+
+def _open_for_writing(path: Path) -> int:
+    """``open_private``; a path a user got wrong is a :class:`RecordingError`."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8", newline="\n")
+        return open_private(path)
     except OSError as exc:
-        why = exc.strerror or str(exc)
-        raise RecordingError(
-            str(path), None, f"cannot write: {why}; give a file path in a folder you can write to"
-        ) from None
+        raise _cannot_write(path, exc, "give a file path in a folder you can write to") from None
+
+
+_SYNC = "sync"
+_STOP = "stop"
 
 
 class RecordingWriter:
-    """Appends batches to a recording file, flushing at least every ``flush_interval_s``.
+    """Appends batches to a recording file, synced to disk at least every ``flush_interval_s``.
 
-    Use as a context manager; :meth:`close` always flushes, so a run that stops
-    on an error keeps every sample it received.
+    The run's loop only turns a batch into rows (:meth:`write` returns at once); a thread of
+    the writer's own hands them to the operating system as they come and syncs them
+    (``fsync``), so a disk that stalls (an SD card, other programs writing) never holds up
+    the loop, a process that is killed loses only the rows of the last moment (those not yet
+    taken by the thread, normally none), and a power cut at most ``flush_interval_s``. The
+    file is user-only (see :mod:`companion.files`).
+
+    Output that cannot be written (a full disk, a file size limit, an I/O error) does not
+    raise: the writer cuts the file back to its last whole row, so it reads back cleanly,
+    stops writing, and counts every sample it could not keep (``not_recorded``, per sensor,
+    from the failed batch on); ``error`` says what happened, with the path, and ``on_error``
+    is called once with it (from the writer's thread). The run that feeds it goes on. Only
+    opening the file and writing its header raise (:class:`RecordingError`), before there is
+    anything to lose. The counts are final once :meth:`close` returns.
     """
 
     def __init__(
@@ -163,34 +208,76 @@ class RecordingWriter:
         metadata: dict[str, str] | None = None,
         *,
         flush_interval_s: float = 1.0,
+        on_error: Callable[[RecordingError], None] | None = None,
     ) -> None:
         self.path = Path(path)
-        self._fh: TextIO | None = _open_for_writing(self.path)
-        self._fh.write("\n".join(_header_lines(sensors, metadata or {})) + "\n")
+        for name in sensors:
+            problem = sensor_label_problem(name)
+            if problem:
+                raise RecordingError(str(self.path), None, problem)
         self._flush_interval_s = flush_interval_s
-        self._last_flush = time.monotonic()
+        self.on_error = on_error
         self.samples_written = 0
-        self.flush()
+        self.written: Counter[str] = Counter()
+        """Samples in the file, per sensor."""
+        self.not_recorded: Counter[str] = Counter()
+        """Samples that could not be written, per sensor (all of them after a failure)."""
+        self.t_written_s: float | None = None
+        """Stream time of the last sample in the file."""
+        self.error: RecordingError | None = None
+        self._fd: int | None = _open_for_writing(self.path)
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        header = ("\n".join(_header_lines(sensors, metadata or {})) + "\n").encode("utf-8")
+        try:
+            write_all(self._fd, header)
+            if self._regular:
+                os.fsync(self._fd)
+        except OSError as exc:
+            os.close(self._fd)
+            self._fd = None
+            if self._regular:  # an empty file left behind would pass for a recording
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+            raise _cannot_write(self.path, exc, "free some space, or write elsewhere") from None
+        self._good_bytes = len(header)
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._drain, name="recording", daemon=True)
+        self._thread.start()
+
+    @property
+    def samples_not_recorded(self) -> int:
+        return sum(self.not_recorded.values())
 
     def write(self, batch: SampleBatch) -> None:
-        if self._fh is None:
+        """Queue a batch's rows for the file; returns at once."""
+        if self._closed:
             raise ValueError(f"recording {self.path} is closed")
-        self._fh.write(_rows(batch))
-        self.samples_written += len(batch)
-        if time.monotonic() - self._last_flush >= self._flush_interval_s:
-            self.flush()
+        n = len(batch)
+        if not n:
+            return
+        # once writing failed, rows are no longer made: the thread only counts them
+        data = _rows(batch).encode("utf-8") if self.error is None else None
+        self._queue.put((data, batch.sensor, n, float(batch.t_s[-1])))
 
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._last_flush = time.monotonic()
+    def flush(self, *, wait: bool = False) -> None:
+        """Have what was written synced to the disk; ``wait`` for it (tests, shutdown)."""
+        if self._closed:
+            return
+        done = threading.Event() if wait else None
+        self._queue.put((_SYNC, done))
+        if done is not None:
+            done.wait()
 
     def close(self) -> None:
-        if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
+        """Write and sync what is queued, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put((_STOP, None))
+        self._thread.join()
 
     def __enter__(self) -> RecordingWriter:
         return self
@@ -198,12 +285,80 @@ class RecordingWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------ the writer's thread
+    def _drain(self) -> None:
+        assert self._fd is not None
+        while True:
+            item = self._queue.get()
+            if item[0] == _SYNC or item[0] == _STOP:
+                self._sync()
+                if item[1] is not None:
+                    item[1].set()
+                if item[0] == _STOP:
+                    with contextlib.suppress(OSError):
+                        os.close(self._fd)
+                    self._fd = None
+                    return
+                continue
+            data, sensor, n, t_last = item
+            if self.error is not None or data is None:
+                self.not_recorded[sensor] += n
+                continue
+            try:
+                write_all(self._fd, data)
+            except OSError as exc:
+                self.not_recorded[sensor] += n
+                self._fail(exc)
+                continue
+            self._good_bytes += len(data)
+            self._dirty = True
+            self.samples_written += n
+            self.written[sensor] += n
+            self.t_written_s = max(self.t_written_s or -np.inf, t_last)
+            if time.monotonic() - self._last_sync >= self._flush_interval_s:
+                self._sync()
+
+    def _sync(self) -> None:
+        if self.error is not None or not self._dirty:
+            return
+        try:
+            if self._regular and self._fd is not None:
+                os.fsync(self._fd)
+        except OSError as exc:
+            # the disk refused rows it had taken (an I/O error, a full network disk seen
+            # only now): stop here, keep what was written
+            self._fail(exc)
+            return
+        self._dirty = False
+        self._last_sync = time.monotonic()
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = _cannot_write(self.path, exc, "free some space, or write elsewhere")
+        if self._regular and self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._good_bytes)  # no half row at the end
+        if self.on_error is not None:
+            self.on_error(self.error)
+        else:
+            log.warning("%s", self.error)
+
 
 def write_recording(path: str | Path, recording: Recording) -> None:
-    """Write a whole recording (sensor by sensor, then sorted by time within the file)."""
+    """Write a whole recording (sensor by sensor, then sorted by time within the file).
+
+    Output that cannot be written is a :class:`RecordingError` naming the path, and the
+    file, incomplete, is removed.
+    """
     with RecordingWriter(path, recording.sensors, recording.metadata) as w:
         for batch in _time_sorted(recording.data):
             w.write(batch)
+            if w.error is not None:
+                break
+    if w.error is not None:
+        with contextlib.suppress(OSError):
+            if Path(path).is_file():
+                Path(path).unlink()
+        raise w.error
 
 
 def _time_sorted(data: dict[str, SampleBatch]) -> Iterable[SampleBatch]:
@@ -213,10 +368,16 @@ def _time_sorted(data: dict[str, SampleBatch]) -> Iterable[SampleBatch]:
 
 
 def write_labels(path: str | Path, strides: Iterable[GroundTruthStride]) -> None:
-    with _open_for_writing(Path(path)) as fh:
-        fh.write(",".join(LABEL_COLUMNS) + "\n")
-        for s in strides:
-            fh.write(f"{s.sensor},{s.stride},{s.t_ic_s!r},{s.label.value}\n")
+    p = Path(path)
+    rows = [",".join(LABEL_COLUMNS)]
+    rows += [f"{s.sensor},{s.stride},{s.t_ic_s!r},{s.label.value}" for s in strides]
+    fd = _open_for_writing(p)
+    try:
+        write_all(fd, ("\n".join(rows) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise _cannot_write(p, exc, "free some space, or write elsewhere") from None
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -14,14 +14,16 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from companion.cli import Bounded
-from companion.errors import SensorError
+from companion.errors import ConfigError, SensorError
 from companion.progress import StatusLine
 
 log = logging.getLogger("companion.ble")
@@ -35,7 +37,7 @@ def _out(text: str) -> None:
 def cmd_scan(args: argparse.Namespace) -> int:
     import asyncio
 
-    from companion.source.ble.scan import scan
+    from companion.source.ble.scan import printable, scan
 
     _out(f"scanning for {args.seconds:g} s ...")
     found = asyncio.run(scan(args.seconds))
@@ -48,7 +50,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     _out(f"{'name':<24} {'address':<18} {'signal':>7} {'battery':>8}  profile")
     for f in found:
         batt = f"{f.battery_pct}%" if f.battery_pct is not None else "-"
-        _out(f"{f.name or '?':<24} {f.address:<18} {f.rssi_dbm:>4} dBm {batt:>8}  {f.profile}")
+        name, address = printable(f.name) or "?", printable(f.address)
+        _out(f"{name:<24} {address:<18} {f.rssi_dbm:>4} dBm {batt:>8}  {f.profile}")
     _out("")
     _out("to pin one, put these lines in your config (name: foot, shank, left_foot ...):")
     for f in found:
@@ -59,6 +62,49 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- run
+class Console:
+    """Standard output of a live run, which must not stop the run when it fails.
+
+    Output that cannot be written (a closed pipe, a full disk) is said once on stderr; from
+    then on lines are counted as lost (``lost``) and the run goes on, recording and coaching.
+    """
+
+    def __init__(self, stream: Any, recording: Path) -> None:
+        self.stream = stream
+        self.recording = recording
+        self.error: str | None = None
+        self.lost = 0
+
+    def write(self, text: str) -> None:
+        if self.error is not None:
+            self.lost += 1
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError as exc:
+            from companion.cli import drop_stdout, output_error
+
+            self.error = output_error(exc)
+            self.lost += 1
+            drop_stdout()
+            _err(
+                f"companion: {self.error}; the run goes on (recording to {self.recording}), "
+                "its summary comes here"
+            )
+
+    def flush(self) -> None:
+        """Every :meth:`write` flushes already."""
+
+    def line(self, text: str) -> None:
+        self.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def status_text(source: Any, pipeline: Any, now_mono: float) -> str:
     parts = []
     for name, link in source.links.items():
@@ -81,6 +127,23 @@ def recording_path(cfg: Any, out: str | None) -> Path:
     return cfg.resolve(cfg.recording.dir) / f"run-{stamp}.csv"
 
 
+@dataclass
+class LiveResult:
+    """What a live run leaves: its summary, its recorder (what was written and what could
+    not be) and the relaxed baseline it learned or was given (``None`` if none)."""
+
+    summary: Any
+    recorder: Any
+    learned: Any
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals that end a run cleanly (Ctrl-C, ``kill``, systemd, a closed terminal); a second
+one ends it at once, the recording still closed."""
+
+
 async def live_run(
     cfg: Any,
     source: Any,
@@ -92,11 +155,14 @@ async def live_run(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     status: StatusLine | None = None,
     metadata: dict[str, str] | None = None,
-) -> Any:
+    on_recording: Callable[[], None] | None = None,
+) -> LiveResult:
     """Run the live source through the pipeline, recording everything.
 
-    Returns the run's summary, the number of samples recorded, and the relaxed baseline the
-    run learned or was given (``StreamingEstimator.profile()``, ``None`` if none).
+    The recording is opened before any sensor is connected (a path that cannot be written is
+    a :class:`RecordingError` at once; ``on_recording`` is called once it is open). Output
+    that fails later (the disk fills up) does not stop the run: the recorder keeps what it
+    wrote and counts what it could not.
     """
     import asyncio
 
@@ -105,9 +171,19 @@ async def live_run(
 
     loop = asyncio.get_running_loop()
     meta = {**source.metadata, **(metadata or {})}
+
+    def recording_failed(error: Any) -> None:
+        _err(f"companion: recording stopped: {error}. The run goes on, coaching without it.")
+
     recorder = RecordingWriter(
-        out_path, source.sensors, meta, flush_interval_s=cfg.recording.flush_interval_s
+        out_path,
+        source.sensors,
+        meta,
+        flush_interval_s=cfg.recording.flush_interval_s,
+        on_error=recording_failed,
     )
+    if on_recording is not None:
+        on_recording()
     pipeline = Pipeline(
         cfg,
         source.sensors,
@@ -119,21 +195,36 @@ async def live_run(
     )
 
     async def flusher() -> None:
-        # A link that drops leaves written rows unflushed until the next write: flush anyway.
+        # A link that drops leaves written rows unsynced until the next write: sync anyway.
         while True:
             await asyncio.sleep(cfg.recording.flush_interval_s)
             recorder.flush()
             if status is not None:
                 status.show(status_text(source, pipeline, time.monotonic()))
 
+    main_task = asyncio.current_task()
+    stops = 0
+
+    def on_stop_signal() -> None:
+        nonlocal stops
+        stops += 1
+        if stops == 1:
+            source.stop()
+        elif main_task is not None:
+            main_task.cancel()  # a second Ctrl-C: do not wait for the sensors to let go
+
     handled: list[int] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, source.stop)
+            loop.add_signal_handler(sig, on_stop_signal)
             handled.append(sig)
     task = asyncio.create_task(flusher())
     try:
         summary = await run_source(source, pipeline)
+    except asyncio.CancelledError:
+        if stops < 2:
+            raise
+        summary = pipeline.finish()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -143,7 +234,38 @@ async def live_run(
         recorder.close()
         if status is not None:
             status.clear()
-    return summary, recorder.samples_written, pipeline.estimator.profile()
+    return LiveResult(summary, recorder, pipeline.estimator.profile())
+
+
+def recording_lines(recorder: Any) -> list[str]:
+    """The summary's account of the recording: what is in it, and what could not be kept."""
+    where = f"recording: {recorder.path} ({recorder.samples_written} samples)"
+    if recorder.error is None:
+        return [where + "; replay it with `companion replay`"]
+    upto = f" up to t={recorder.t_written_s:.2f} s" if recorder.t_written_s is not None else ""
+    lost = ", ".join(f"{k} {v}" for k, v in sorted(recorder.not_recorded.items()))
+    return [
+        where + upto + "; replay it with `companion replay`",
+        f"  NOT recorded: {recorder.samples_not_recorded} samples ({lost or 'none'}) after "
+        f"{recorder.error}",
+    ]
+
+
+def check_profile_writable(cfg: Any, runner: str) -> None:
+    """Before a run that will save a profile: its folder can take one (ConfigError if not)."""
+    from companion.estimator.profile import profile_path
+    from companion.files import make_private_dirs
+
+    folder = profile_path(cfg, runner).parent
+    try:
+        make_private_dirs(folder)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--save-profile: runner profiles cannot be written to {folder} "
+            f"({exc.strerror or exc}); set [run] profile_dir to a folder you can write to"
+        ) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,7 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from companion.config import load_config
     from companion.estimator.profile import LearnedFrom, find_profile, save_learned
     from companion.pipeline import load_checked_library
-    from companion.source.ble.source import BleSource
+    from companion.source.ble.source import BleSource, pinning_problems
     from companion.voice.sink import ConsoleSink, make_sink
 
     cfg = load_config(args.config)
@@ -161,34 +283,53 @@ def cmd_run(args: argparse.Namespace) -> int:
             "no sensor is pinned in the config: add a [[sensors]] table (run `companion scan` "
             "to get the lines for a nearby sensor, see config.example.toml)"
         )
-    library = load_checked_library(cfg)
-    status = StatusLine(sys.stdout, enabled=sys.stdout.isatty() and not args.json)
-    on_event: Callable[[dict[str, Any]], None] | None = None
-    if args.json:
-        sink: Any = ConsoleSink(lambda _t: None)
-
-        def on_event(ev: dict[str, Any]) -> None:
-            sys.stdout.write(json.dumps(ev) + "\n")
-            sys.stdout.flush()
-    else:
-        sink = make_sink(
-            cfg.voice, library, console=status.print_above, audio_device=args.audio_device
-        )
-    # --save-profile learns this run's baseline afresh (a saved one is replaced at the end)
-    runner_profile = None if args.save_profile else find_profile(cfg, args.runner)
+    # every config problem at once, before anything else: no device is connected for a
+    # config that is wrong
+    problems = pinning_problems(list(cfg.sensors))
+    try:
+        library = load_checked_library(cfg)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems, cfg.source_path or None) from None
+    if problems:
+        raise ConfigError(problems, cfg.source_path or None)
     source = BleSource(
         list(cfg.sensors),
         connect_timeout_s=args.connect_timeout,
         stop_after_s=args.seconds,
     )
+    runner = args.runner or cfg.run.runner
+    if args.save_profile:
+        check_profile_writable(cfg, runner)
     out_path = recording_path(cfg, args.out)
+    console = Console(sys.stdout, out_path)
+    status = StatusLine(console, enabled=sys.stdout.isatty() and not args.json)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+    if args.json:
+        sink: Any = ConsoleSink(lambda _t: None)
+
+        def on_event(ev: dict[str, Any]) -> None:
+            console.line(json.dumps(ev))
+    else:
+        # cues above the status line on a terminal, else as lines: through the console
+        # either way, so that output that fails never stops the run
+        sink = make_sink(
+            cfg.voice,
+            library,
+            console=status.print_above if status.enabled else console.line,
+            audio_device=args.audio_device,
+        )
+    # --save-profile learns this run's baseline afresh (a saved one is replaced at the end)
+    runner_profile = None if args.save_profile else find_profile(cfg, args.runner)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    meta = {"start_wall": started, "runner": args.runner or cfg.run.runner}
-    if not args.json:
-        names = ", ".join(f"{s.name} ({s.profile})" for s in cfg.sensors)
-        _out(f"connecting to {names}; recording to {out_path}; Ctrl-C stops")
+    meta = {"start_wall": started, "runner": runner}
+
+    def connecting() -> None:
+        if not args.json:
+            names = ", ".join(f"{s.name} ({s.profile})" for s in cfg.sensors)
+            console.line(f"connecting to {names}; recording to {out_path}; Ctrl-C stops")
+
     try:
-        summary, written, learned = asyncio.run(
+        res = asyncio.run(
             live_run(
                 cfg,
                 source,
@@ -199,6 +340,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_event=on_event,
                 status=status,
                 metadata=meta,
+                on_recording=connecting,
             )
         )
     except SensorError:
@@ -208,39 +350,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     finally:
         sink.close()
+    summary, recorder = res.summary, res.recorder
+    # the summary goes where the output goes, or to stderr when that failed
+    say = console.line if console.error is None else _err
     links = {name: link for name, link in source.links.items()}
     if args.json:
         d = summary.as_dict()
         d["recording"] = str(out_path)
+        d["recorded_samples"] = dict(sorted(recorder.written.items()))
+        d["not_recorded"] = dict(sorted(recorder.not_recorded.items()))
+        d["recording_error"] = str(recorder.error) if recorder.error else None
         d["lost_samples"] = {n: lk.clock.lost_samples for n, lk in links.items()}
         d["lost_notifications"] = {n: lk.clock.lost_frames for n, lk in links.items()}
         d["reconnects"] = {n: lk.stats.reconnects for n, lk in links.items()}
         d["bad_notifications"] = {n: lk.bad_notifications for n, lk in links.items()}
-        sys.stdout.write(json.dumps(d) + "\n")
+        say(json.dumps(d))
     else:
         for line in summary.lines():
-            _out(line)
+            say(line)
         for name, lk in links.items():
-            _out(
+            say(
                 f"  {name} link: {lk.clock.lost_samples} samples lost "
                 f"({100 * lk.clock.loss_fraction:.2f}%, {lk.clock.lost_frames} notifications), "
                 f"{lk.stats.reconnects} reconnects, "
                 f"{lk.bad_notifications} bad notifications skipped"
             )
-        _out(f"recording: {out_path} ({written} samples); replay it with `companion replay`")
+        for line in recording_lines(recorder):
+            say(line)
+    if console.error is not None:
+        _err(f"  output: {console.lost} line(s) could not be written ({console.error})")
     if args.save_profile:
-        name = args.runner or cfg.run.runner
         path = save_learned(
             cfg,
-            learned,
-            name,
+            res.learned,
+            runner,
             str(out_path),
             LearnedFrom.of("live run", str(out_path.resolve()), source.sensors, meta),
         )
-        print(
-            f"saved the relaxed baseline of runner {name!r} to {path}", file=sys.stderr, flush=True
-        )
-    return 0
+        _err(f"saved the relaxed baseline of runner {runner!r} to {path}")
+    if recorder.error is not None:
+        return recorder.error.exit_code
+    return 1 if console.error is not None else 0
 
 
 def _no_samples(path: Path) -> bool:

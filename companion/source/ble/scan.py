@@ -22,15 +22,36 @@ class Found:
     battery_pct: int | None
 
     def config_lines(self, sensor_name: str = "foot") -> list[str]:
+        """The ``[[sensors]]`` table that pins this device. Its name and address are what the
+        device advertises, quoted as TOML strings, so no name can add lines of its own."""
         lines = [
             "[[sensors]]",
-            f'name = "{sensor_name}"',
-            f'profile = "{self.profile}"',
-            f'address = "{self.address}"',
+            f"name = {toml_string(sensor_name)}",
+            f"profile = {toml_string(self.profile)}",
+            f"address = {toml_string(self.address)}",
         ]
         if self.name:
-            lines.append(f'device_name = "{self.name}"')
+            lines.append(f"device_name = {toml_string(self.name)}")
         return lines
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def printable(text: str) -> str:
+    """A name a device advertises, safe to print on a terminal: control characters (an
+    escape sequence that would move the cursor or retitle the window) shown as ``?``."""
+    return "".join("?" if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 else ch for ch in text)
 
 
 async def scan(seconds: float) -> list[Found]:

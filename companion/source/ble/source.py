@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from companion.errors import SensorError
+from companion.errors import ConfigError, SensorError
 from companion.source.base import merge_queued
 from companion.source.ble.clock import SensorClock
 from companion.source.ble.profiles import get_profile
 from companion.source.ble.profiles.base import Frame, Profile, read_battery
+from companion.source.recording import sensor_label_problem
 from companion.source.settings import SensorSettings
 from companion.types import LinkEvent, SampleBatch, SensorInfo
 
@@ -207,16 +208,16 @@ class SensorLink:
         if s.address:
             dev = await BleakScanner.find_device_by_address(s.address, timeout=timeout_s)
             what = f"address {s.address}"
-        else:
+        elif s.device_name:  # pinned by its advertised name alone: that name, exactly
 
             def match(d: object, adv: object) -> bool:
                 name = getattr(adv, "local_name", None) or getattr(d, "name", None)
-                if s.device_name:
-                    return name == s.device_name
-                return self.profile.matches(name, list(getattr(adv, "service_uuids", [])))
+                return name == s.device_name
 
             dev = await BleakScanner.find_device_by_filter(match, timeout=timeout_s)
-            what = f"name {s.device_name!r}" if s.device_name else f"a {self.profile.model} device"
+            what = f"name {s.device_name!r}"
+        else:  # never any device that merely advertises the profile's service
+            raise SensorError(pinning_problems([s])[0])
         if dev is None:
             raise SensorError(
                 f"sensor {s.name!r}: no device with {what} found within {timeout_s:.0f} s. Is it "
@@ -329,6 +330,24 @@ class SensorLink:
         self._lost.set()
 
 
+def pinning_problems(sensors: list[SensorSettings]) -> list[str]:
+    """What keeps the pinned sensors from a live run: a sensor pinned by neither address nor
+    advertised name (a run connects only to the devices the config names, never to whatever
+    nearby device advertises a known service), or a name a recording cannot label rows with."""
+    out = []
+    for i, s in enumerate(sensors):
+        if not (s.address or s.device_name):
+            out.append(
+                f"sensors[{i}] ({s.name}): pinned by neither address nor device_name, and a "
+                "run connects only to a sensor the config names; run `companion scan` and "
+                "copy its address line"
+            )
+        problem = sensor_label_problem(s.name)
+        if problem:
+            out.append(f"sensors[{i}].name: {problem}")
+    return out
+
+
 class BleSource:
     """Live samples from the pinned sensors (one, or two), as a :class:`Source`.
 
@@ -352,6 +371,9 @@ class BleSource:
         names = [s.name for s in sensors]
         if len(set(names)) != len(names):
             raise SensorError(f"two pinned sensors share a name ({names}); give each its own")
+        problems = pinning_problems(sensors)
+        if problems:
+            raise ConfigError(problems)
         self._queue: asyncio.Queue[Item | BaseException | None] = asyncio.Queue()
         self._t0_mono: float | None = None
         self._scan_lock = asyncio.Lock()
