@@ -14,7 +14,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
 from companion.estimator.clipping import DEFAULT_GYR_DPS
-from companion.estimator.events import ContactScanner
+from companion.estimator.contacts import ContactScanner
 from companion.estimator.ring import SampleRing
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.stride import Contact, Stride, StrideMeter, stance_anchor

@@ -11,7 +11,9 @@ with arrays in and results out, on whatever new samples a batch brings:
    next parts read (sagittal rate, jerk, segment-frame rates);
 2. :mod:`~companion.estimator.alignment` — the sensor-to-segment rotation (or the
    configured mounting);
-3. :mod:`~companion.estimator.events` — mid-swing, initial contact (IC) and toe-off;
+3. :mod:`~companion.estimator.contacts` — mid-swing and initial contact (IC), with the
+   learning strides (:mod:`~companion.estimator.learning`), the gate after them
+   (:mod:`~companion.estimator.gate`) and the tests of :mod:`~companion.estimator.events`;
 4. :mod:`~companion.estimator.stride` — per stride, once its closing IC is confirmed: the
    stance's anchor instant, the tilt there (:mod:`~companion.estimator.orientation`: the
    zero-velocity closure of the cycle that ends there, or the accelerometer), the 3-D
@@ -35,7 +37,7 @@ import numpy as np
 from companion.errors import ConfigError
 from companion.estimator.alignment import MountingFinder
 from companion.estimator.classify import Baseline, classify
-from companion.estimator.events import ContactScanner
+from companion.estimator.contacts import ContactScanner
 from companion.estimator.ring import SampleRing
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.stride import Contact, StrideMeter, Trace
