@@ -119,6 +119,14 @@ class PulseNullSink:
         self.stop()
         raise RuntimeError(f"PulseAudio did not start:\n{log}")
 
+    def check(self) -> None:
+        """Fail with the daemon's own log if it has exited (the tests' server, not the product)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            log = (self.dir / "pulse.log").read_text(errors="replace")
+            raise RuntimeError(
+                f"the test's PulseAudio daemon exited with {self.proc.returncode}:\n{log}"
+            )
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             # it died under the tests: say why (pytest shows this with the failure)

@@ -163,6 +163,7 @@ def test_carried_strides_are_no_evidence_either_way() -> None:
     reps[5] = replace(reps[5], carried=True)
     assert run(pol, reps) == []
 
+
 # ----------------------------------------------------------------------------- landing earcon
 TONE_PRIO = {**PRIO, "landing_tone": 1}
 

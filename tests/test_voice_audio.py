@@ -86,9 +86,13 @@ def n_matches(x: np.ndarray, clip: np.ndarray, threshold: float = 0.9) -> int:
 
 
 def played(pulse: PulseNullSink, job: dict[str, Any], tmp: Path) -> tuple[np.ndarray, dict, Any]:
+    pulse.check()
     cap = PulseCapture(pulse)
     try:
         out = run_child({**job, "clips_out": str(tmp / "clips.npz"), "device": "pulse"}, pulse.env)
+    except AssertionError:
+        pulse.check()  # the daemon's log, when it was the daemon that died
+        raise
     finally:
         x = cap.stop()
     return x, out, np.load(tmp / "clips.npz")
