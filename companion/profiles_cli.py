@@ -91,28 +91,24 @@ def judged_against(
     """The limit each label is judged against, for a baseline of ``segment``: each rule
     of the classifier's published :data:`~companion.estimator.classify.CRITERIA`, past the
     coach's threshold *and* past the noise guard, from the runner's relaxed median."""
-    from companion.estimator.classify import CRITERIA, MAD_TO_SD
+    from companion.estimator.classify import CRITERIA, guard_width, rule_threshold
 
     if segment != "foot":
         return []
-    k = settings.noise_guard_mads * MAD_TO_SD
     out: list[Limit] = []
     for label, feature, direction, setting, scale, needs in CRITERIA:
         st = stats.get(feature)
         if st is None:
             continue
-        threshold = float(getattr(settings, setting))
-        if scale == "pct":
-            if st.median <= 1.0:
-                continue
-            threshold = threshold / 100.0 * st.median
-        margin = max(threshold, k * st.mad)
+        threshold = rule_threshold(setting, scale, st, settings)
+        if threshold is None:
+            continue
+        guard = guard_width(st, settings)
+        margin = max(threshold, guard)
         above = direction > 0
         limit = st.median + margin if above else st.median - margin
         note = WITH_SHANK if needs == "ankle" else ""
-        out.append(
-            Limit(label, feature, above, limit, st.median, threshold, k * st.mad, setting, note)
-        )
+        out.append(Limit(label, feature, above, limit, st.median, threshold, guard, setting, note))
     return out
 
 

@@ -308,7 +308,9 @@ def setup_of(segments: Iterable[str]) -> str:
     return "foot+shank"
 
 
-def _match(t_true: np.ndarray, t: float) -> int | None:
+def nearest_event(t_true: np.ndarray, t: float) -> int | None:
+    """Index of the true event nearest to ``t`` (s) in the sorted ``t_true``, if within
+    :data:`MATCH_S`."""
     if len(t_true) == 0:
         return None
     k = int(np.searchsorted(t_true, t))
@@ -362,7 +364,7 @@ def score_events(
         scoring_labels = sensor == label_sensor
         for r in reps:
             t = float(r["t_ic_s"])
-            j = _match(t_true, t)
+            j = nearest_event(t_true, t)
             if j is not None and j not in matched:
                 matched[j] = r
                 continue

@@ -140,6 +140,24 @@ def _confidence(score: float) -> float:
     return float(np.clip(0.5 + 0.5 * (score - 1.0), 0.5, 1.0))
 
 
+def rule_threshold(
+    setting: str, scale: str, base: FeatureStats, settings: EstimatorSettings
+) -> float | None:
+    """The coach's threshold of a rule in the feature's unit (a percentage of the runner's
+    median for ``scale == "pct"``); None where the median is too small to take a share of."""
+    need = float(getattr(settings, setting))
+    if scale == "pct":
+        if base.median <= 1.0:
+            return None
+        need = need / 100.0 * base.median
+    return need
+
+
+def guard_width(base: FeatureStats, settings: EstimatorSettings) -> float:
+    """The noise guard: ``noise_guard_mads`` robust SDs of the runner's relaxed spread."""
+    return settings.noise_guard_mads * MAD_TO_SD * base.mad
+
+
 def rule_scores(
     features: dict[str, float], baseline: Baseline, settings: EstimatorSettings
 ) -> dict[str, float]:
@@ -147,18 +165,15 @@ def rule_scores(
     direction of the rule) / threshold, the threshold raised to ``noise_guard_mads``
     robust SDs of the runner's relaxed spread when that is larger (1.0 = just at it)."""
     st = baseline.stats
-    guard = settings.noise_guard_mads * MAD_TO_SD
     out: dict[str, float] = {}
     for label, name, direction, setting, scale, _needs in CRITERIA:
         base = st.get(name)
         if base is None or name not in features:
             continue
-        need = float(getattr(settings, setting))
-        if scale == "pct":
-            if base.median <= 1.0:
-                continue
-            need = need / 100.0 * base.median
-        score = direction * (features[name] - base.median) / max(need, guard * base.mad)
+        need = rule_threshold(setting, scale, base, settings)
+        if need is None:
+            continue
+        score = direction * (features[name] - base.median) / max(need, guard_width(base, settings))
         out[label] = max(out.get(label, -np.inf), score)
     return out
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
+from companion.scoring import MATCH_S, nearest_event
 from companion.types import FAULT_LABELS, Label, SampleBatch, StrideReport
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ WIDE_RATES_HZ = (50.0, 104.0, 200.0, 406.0, 52.0, 100.0, 208.0, 400.0)
 MAX_JITTER_PERIODS = 0.1
 """Each runner's timestamp jitter (std) is drawn from 0 to this many sample periods (the
 default of ``evaluate``)."""
-MATCH_S = 0.1
-"""A report matches a true stride when their initial contacts are this close."""
 
 
 @dataclass
@@ -273,19 +272,6 @@ def packets(data: dict[str, SampleBatch], packet_s: float = 0.05) -> list[Sample
     return list(interleave(data, packet_s))
 
 
-def _nearest(t_true: np.ndarray, t: float) -> int | None:
-    if len(t_true) == 0:
-        return None
-    k = int(np.searchsorted(t_true, t))
-    best = None
-    for j in (k - 1, k):
-        if 0 <= j < len(t_true) and (best is None or abs(t_true[j] - t) < abs(t_true[best] - t)):
-            best = j
-    if best is None or abs(t_true[best] - t) > MATCH_S:
-        return None
-    return best
-
-
 def score_run(
     res: SetupResult,
     reports: Sequence[StrideReport],
@@ -311,7 +297,7 @@ def score_run(
         last = reps[-1].t_ic_s + MATCH_S if reps else -np.inf
         res.true_strides += int(np.sum((t_ic >= first) & (t_ic <= last)))
         for r in reps:
-            j = _nearest(t_ic, r.t_ic_s)
+            j = nearest_event(t_ic, r.t_ic_s)
             if j is None:
                 res.extra_reports += 1
                 continue
@@ -319,7 +305,7 @@ def score_run(
             res.ic_err_ms[rate_hz].append(1000.0 * (r.t_ic_s - t_ic[j]))
             if j < len(t_to) and np.isfinite(t_to[j]):
                 res.to_err_ms.append(1000.0 * (r.t_to_s - t_to[j]))
-            k = _nearest(t_ic, r.t_end_s)
+            k = nearest_event(t_ic, r.t_end_s)
             if k is not None:
                 lat = res.latency_ms if claims else res.timing_latency_ms
                 lat.append(1000.0 * (r.t_decided_s - t_ic[k]))
