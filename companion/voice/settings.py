@@ -68,12 +68,12 @@ class VoiceSettings:
         unit="ms",
     )
     realtime_priority: int = setting(
-        0,
-        "Real-time priority (SCHED_FIFO 1-99) of the audio callback thread on Linux, where the "
-        "user may have it (root, or an rtprio limit, e.g. the audio group); 0 = normal "
-        "scheduling (the default: the bars are met without it). Keeps small blocks from "
-        "running dry while other programs work; keep it below the sound server's own "
-        "(PulseAudio's is 5), or the client can starve the server it feeds.",
+        4,
+        "Real-time priority (SCHED_FIFO 1-99) of the audio threads on Linux, where the user "
+        "may have it (root, an rtprio limit such as the audio group's, or LimitRTPRIO= in a "
+        "systemd unit; normal scheduling otherwise, silently); 0 = never. Keeps the output "
+        "from running dry while other programs load the CPU; keep it below the sound "
+        "server's own (PulseAudio's is 5), or the client can starve the server it feeds.",
         min=0,
         max=99,
     )
