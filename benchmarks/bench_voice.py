@@ -648,6 +648,10 @@ def _server_realtime(pulse: Any) -> str:
 
 
 def main() -> int:
+    import signal
+
+    # a SIGTERM (kill, a CI time-out) runs the clean-ups: CPU hogs and the test sound server stop
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", help="a real output device (name or index); default: null sink")
     ap.add_argument("--n", type=int, default=200, help="pre-rendered cues (>= 200)")
