@@ -47,29 +47,15 @@ OFFSET_STRIDES = 24
 """Clean cycles whose ZUPT-minus-gravity tilt offset corrects the gravity fallback."""
 
 
-# --------------------------------------------------------------------------- quaternions
-def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of quaternion arrays (..., 4) as (w, x, y, z)."""
-    w1, x1, y1, z1 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    w2, x2, y2, z2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return np.stack(
-        (
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ),
-        axis=-1,
-    )
-
-
+# --------------------------------------------------------------------------- gyroscope path
 def gyro_path(gyr_dps: np.ndarray, rate_hz: float) -> np.ndarray:
     """Rotation matrices ``R[k]`` (n, 3, 3) from the body at sample 0 to the body at sample k.
 
     ``v_start = R[k] @ v_k`` turns a vector measured at sample k into the first sample's
-    frame. Each step rotates by the mean rate of its two samples (second order); the
-    increments are chained with a parallel prefix product (log2(n) vectorised steps), so
-    a stride costs a few hundred microseconds.
+    frame. Each step rotates by the mean rate of its two samples (second order, as a unit
+    quaternion turned into its matrix); the increments are chained with a parallel prefix
+    product of the matrices (log2(n) vectorised steps), so a stride costs a few hundred
+    microseconds.
     """
     n = len(gyr_dps)
     if n == 0:
@@ -82,10 +68,6 @@ def gyro_path(gyr_dps: np.ndarray, rate_hz: float) -> np.ndarray:
     q[0] = (1.0, 0.0, 0.0, 0.0)
     q[1:, 0] = np.cos(half)
     q[1:, 1:] = r * s[:, None]
-    k = 1
-    while k < n:
-        q[k:] = _qmul(q[:-k], q[k:])
-        k *= 2
     w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
     out = np.empty((n, 3, 3))
     out[:, 0, 0] = 1 - 2 * (y * y + z * z)
@@ -97,6 +79,10 @@ def gyro_path(gyr_dps: np.ndarray, rate_hz: float) -> np.ndarray:
     out[:, 2, 0] = 2 * (x * z - w * y)
     out[:, 2, 1] = 2 * (y * z + w * x)
     out[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    k = 1
+    while k < n:
+        out[k:] = np.matmul(out[:-k], out[k:])
+        k *= 2
     return out
 
 
