@@ -115,7 +115,7 @@ def test_a_cue_reaches_the_stream_as_the_rendered_clip_whole_and_once(
     assert kinds(out) == [("started", "relax_ankle"), ("finished", "relax_ankle")]
     assert out["sink"] == "ProcessAudioSink"  # the default: audio in its own process
     assert out["lines"] == ["[   0.1 s] relax_ankle: Relax the ankle."]  # echoed for the runner
-    assert out["rate_hz"] == RATE_HZ and out["block"] == 480 and out["output_latency_s"] > 0
+    assert out["rate_hz"] == RATE_HZ and out["block"] == 720 and out["output_latency_s"] > 0
     i, score = locate(x, clip)
     assert score > 0.999, f"the played audio does not match the clip (ncc {score:.3f})"
     n = len(clip)
@@ -218,7 +218,7 @@ def test_a_busy_run_loop_does_not_put_gaps_in_the_cues(
 def test_two_cues_decided_together_both_come_out_whole_at_the_default_block(
     pulse: PulseNullSink, cache_dir: Path, tmp_path: Path
 ) -> None:
-    """The product's defaults (10 ms blocks, a three-block buffer, the shared-memory
+    """The product's defaults (15 ms blocks, a three-block buffer, the shared-memory
     mailbox): two cues written in the same instant both reach the callback, in order, and
     are heard back to back, sample for sample."""
     job = {
@@ -231,8 +231,8 @@ def test_two_cues_decided_together_both_come_out_whole_at_the_default_block(
         ],
     }
     x, out, clips = played(pulse, job, tmp_path)
-    assert out["sink"] == "ProcessAudioSink" and out["block"] == 480  # 10 ms at 48 kHz
-    assert out["output_latency_s"] == pytest.approx(0.030, abs=4e-3)  # three blocks
+    assert out["sink"] == "ProcessAudioSink" and out["block"] == 720  # 15 ms at 48 kHz
+    assert out["output_latency_s"] == pytest.approx(0.045, abs=4e-3)  # three blocks
     assert kinds(out) == [
         ("started", "toes_down"),
         ("finished", "toes_down"),

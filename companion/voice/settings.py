@@ -50,19 +50,19 @@ class VoiceSettings:
         unit="s",
     )
     block_ms: float = setting(
-        10.0,
+        15.0,
         "Audio block length: a cue starts at most about this long after the decision. The "
-        "default leaves a margin against a busy machine (no gap in 30 minutes of a run with "
-        "two CPU hogs on 2 cores); a few ms saved are inaudible behind Bluetooth earbuds.",
+        "default (with its 45 ms buffer) leaves a margin against a busy machine; a few ms "
+        "saved are inaudible behind Bluetooth earbuds, a gap is not.",
         min=0.5,
         max=50.0,
         unit="ms",
     )
     latency_ms: float = setting(
         0.0,
-        "Output buffer PortAudio keeps ahead of the speaker; 0 = three blocks (30 ms at the "
+        "Output buffer PortAudio keeps ahead of the speaker; 0 = three blocks (45 ms at the "
         "default block), the smallest that keeps the callback regular on PulseAudio. Raise it "
-        "(e.g. 60) if cues crackle or the log reports underflows.",
+        "(e.g. 90) if cues crackle or the log reports underflows.",
         min=0.0,
         max=500.0,
         unit="ms",
