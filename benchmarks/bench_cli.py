@@ -12,7 +12,8 @@ with ``git archive`` into a temporary folder (the repository is not touched), in
 round-robin, and checks its ``replay --json`` output is byte-identical to this one's.
 
 Then a breakdown of one replay, measured inside fresh processes (medians): interpreter
-start, importing numpy and the companion modules (the replay imports no scipy), reading the recording, and the pipeline (estimator, policy, JSON lines).
+start, importing numpy and the companion modules (the replay imports no scipy), reading
+the recording, and the pipeline (estimator, policy, JSON lines).
 
 Bars (issue 12): ``companion --version`` at most 0.25 s; ``replay --fast --json`` of a
 4-minute 200 Hz foot recording at least 500x real time (under 0.48 s in all).
