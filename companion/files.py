@@ -9,6 +9,7 @@ them).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -18,7 +19,8 @@ DIR_MODE = 0o700
 
 
 def make_private_dirs(folder: Path) -> None:
-    """Create ``folder`` and any missing parent, each ``DIR_MODE``."""
+    """Create ``folder`` and any missing parent, each ``DIR_MODE``; ``NotADirectoryError``
+    (an ``OSError``) when ``folder`` is something else, e.g. a file."""
     missing: list[Path] = []
     p = folder
     while not p.exists() and p != p.parent:
@@ -28,6 +30,8 @@ def make_private_dirs(folder: Path) -> None:
         with contextlib.suppress(FileExistsError):  # made meanwhile by someone else
             d.mkdir(mode=DIR_MODE)
             os.chmod(d, DIR_MODE)  # whatever the umask says
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
 
 
 def open_private(path: Path) -> int:

@@ -15,8 +15,6 @@ on stdin (``voice``, ``rate_wpm``, ``items`` of ``[text, wav_path]``).
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import functools
 import hashlib
 import json
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.errors import AudioError, ConfigError
+from companion.files import FILE_MODE, make_private_dirs
 from companion.voice.library import Tone
 
 RENDER_TIMEOUT_S = 120.0
@@ -76,22 +75,6 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("companion")) / "speech"
-
-
-PRIVATE_DIR = 0o700
-PRIVATE_FILE = 0o600
-"""The speech cache is the user's alone: folders we create and every clip we write."""
-
-
-def make_private_dir(path: Path) -> None:
-    """Create ``path`` and any missing parent with user-only permissions (a folder that
-    already exists is left as it is: it may be shared on purpose, e.g. ``/tmp``)."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
-    for p in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # made meanwhile by another start
-            os.mkdir(p, PRIVATE_DIR)
-    if not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
 
 
 def cache_key(text: str, voice: str, rate_wpm: int, engine: str) -> str:
@@ -141,7 +124,7 @@ class Renderer:
         cached = [t for t in texts if t not in todo]
         if todo:
             try:
-                make_private_dir(self.cache_dir)
+                make_private_dirs(self.cache_dir)  # the cache is the user's alone
             except OSError as exc:
                 raise AudioError(
                     f"cannot create the speech cache {self.cache_dir}: {exc.strerror}; "
@@ -154,7 +137,7 @@ class Renderer:
                     items, (self.path_for(t) for t in todo), strict=True
                 ):
                     _check_wav(Path(tmp_path), text)
-                    os.chmod(tmp_path, PRIVATE_FILE)
+                    os.chmod(tmp_path, FILE_MODE)
                     os.replace(tmp_path, final)  # atomic: a half-written clip is never cached
         return RenderResult(todo, cached, time.perf_counter() - t0)
 
