@@ -218,13 +218,7 @@ class RunScore:
 
     def prf(self, label: str) -> tuple[float, float, float, int]:
         """Precision, recall, F1 and true strides of one label."""
-        tp = self.confusion[(label, label)]
-        fp = sum(v for (t, p), v in self.confusion.items() if p == label and t != label)
-        fn = sum(v for (t, p), v in self.confusion.items() if t == label and p != label)
-        prec = tp / (tp + fp) if tp + fp else math.nan
-        rec = tp / (tp + fn) if tp + fn else math.nan
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
-        return prec, rec, f1, tp + fn
+        return label_prf(self.confusion, label)
 
     @property
     def false_cues_per_10min(self) -> float:
@@ -306,6 +300,20 @@ def setup_of(segments: Iterable[str]) -> str:
     if segs == {"shank"}:
         return "shank"
     return "foot+shank"
+
+
+def label_prf(
+    confusion: Mapping[tuple[str, str], int], label: str
+) -> tuple[float, float, float, int]:
+    """Precision, recall, F1 and true strides of ``label`` from a confusion count of
+    (true label, reported label) pairs; NaN where there is nothing to divide by."""
+    tp = confusion.get((label, label), 0)
+    fp = sum(v for (t, p), v in confusion.items() if p == label and t != label)
+    fn = sum(v for (t, p), v in confusion.items() if t == label and p != label)
+    prec = tp / (tp + fp) if tp + fp else math.nan
+    rec = tp / (tp + fn) if tp + fn else math.nan
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
+    return prec, rec, f1, tp + fn
 
 
 def nearest_event(t_true: np.ndarray, t: float) -> int | None:
@@ -438,8 +446,7 @@ class Pooled:
         return c
 
     def prf(self, label: str) -> tuple[float, float, float, int]:
-        tmp = RunScore("", "", None, confusion=self.confusion())
-        return tmp.prf(label)
+        return label_prf(self.confusion(), label)
 
     def sensors(self, segment: str | None = None) -> list[SensorScore]:
         return [s for r in self.runs for s in r.sensors.values() if segment in (None, s.segment)]

@@ -35,7 +35,7 @@ import numpy as np
 
 from companion.estimator.settings import EstimatorSettings
 from companion.estimator.streaming import StreamingEstimator
-from companion.scoring import MATCH_S, nearest_event
+from companion.scoring import MATCH_S, label_prf, nearest_event
 from companion.types import FAULT_LABELS, Label, SampleBatch, StrideReport
 
 if TYPE_CHECKING:
@@ -127,14 +127,9 @@ class SetupResult:
         return [lab for lab in Label if lab in sup]
 
     def prf(self, label: Label) -> tuple[float, float, float, int]:
-        lab = label.value
-        tp = self.confusion[(lab, lab)]
-        fp = sum(v for (t, p), v in self.confusion.items() if p == lab and t != lab)
-        fn = sum(v for (t, p), v in self.confusion.items() if t == lab and p != lab)
-        prec = tp / (tp + fp) if tp + fp else float("nan")
-        rec = tp / (tp + fn) if tp + fn else float("nan")
-        f1 = 2 * prec * rec / (prec + rec) if tp else 0.0
-        return prec, rec, f1, tp + fn
+        """As ``companion score`` counts them; F1 0 (not NaN) for a label never seen."""
+        prec, rec, f1, n = label_prf(self.confusion, label.value)
+        return prec, rec, 0.0 if np.isnan(f1) else f1, n
 
     def ic_stats(self, rate_hz: float | None = None) -> tuple[float, float, int]:
         if rate_hz is None:
