@@ -215,8 +215,8 @@ def test_the_scanner_finds_every_contact_within_a_sample(rate_hz: float) -> None
     ring = scanner.ring
     assert all(ic >= 0 for ic, _, _, _ in found)  # no chain breaks
     assert len(found) >= len(ics) - 1
-    for ic, decided, ms, impact in found:
-        assert impact  # the synthetic landing's impact starts at the contact
+    for ic, decided, ms, kind in found:
+        assert kind == "impact"  # the synthetic landing's impact starts at the contact
         assert ms < ic < decided < ring.n
         assert np.min(np.abs(ics - ring.time_at(ic))) <= 1.0 / rate_hz
     assert scanner.learner.done and scanner.use_impacts
@@ -233,10 +233,10 @@ def test_a_foot_without_impacts_is_timed_by_its_sagittal_rate(
     scanner, found = _scan(batch, 50.0)
     assert not scanner.use_impacts
     assert "impact" not in scanner.learner.learned
-    contacts = [(ic, impact) for ic, _, _, impact in found if ic >= 0]
+    contacts = [(ic, kind) for ic, _, _, kind in found if ic >= 0]
     assert len(contacts) >= len(ics) - 2
-    for ic, impact in contacts:
-        assert not impact
+    for ic, kind in contacts:
+        assert kind == "rate"
         assert np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 3.0 / 50.0
 
 
@@ -250,8 +250,8 @@ def test_a_jolt_in_the_gate_smaller_than_the_runners_impacts_is_not_the_contact(
     scanner, found = _scan(SampleBatch("foot", batch.t_s, acc, batch.gyr), FS)
     gated = found[LEARN_IMPACTS:]
     assert len(gated) >= len(ics) - LEARN_IMPACTS - 1
-    for ic, _, _, impact in gated:
-        assert impact and np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 1.0 / FS
+    for ic, _, _, kind in gated:
+        assert kind == "impact" and np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 1.0 / FS
 
 
 def test_the_gate_learns_a_softer_landing_within_a_few_strides(
@@ -265,10 +265,10 @@ def test_the_gate_learns_a_softer_landing_within_a_few_strides(
     )
     batch, ics = make_stream(20.0, FS)
     scanner, found = _scan(batch, FS)
-    late = [(ic, impact) for ic, _, _, impact in found if scanner.ring.time_at(ic) > 12.5]
+    late = [(ic, kind) for ic, _, _, kind in found if scanner.ring.time_at(ic) > 12.5]
     assert len(late) >= 10
-    for ic, impact in late:
-        assert impact and np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 1.0 / FS
+    for ic, kind in late:
+        assert kind == "impact" and np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 1.0 / FS
 
 
 @pytest.mark.parametrize("size", [1, 37, 400])
@@ -301,3 +301,44 @@ def test_a_restart_keeps_what_was_learned_and_looks_at_nothing_before_it() -> No
     learned = {k: list(v) for k, v in scanner.learner.learned.items()}
     scanner.restart(int(15.0 * FS))
     assert scanner.learner.done and scanner.learner.learned == learned
+
+
+@pytest.mark.parametrize("which", [3, 5])
+def test_a_learning_strides_landing_lost_with_its_packet_is_placed_not_a_chain_break(
+    which: int,
+) -> None:
+    # 50 Hz, the 160 ms packet holding a learning stride's landing lost (and bridged): the
+    # contact is placed at the runner's timing so far ("guess"); the chain goes on
+    rate_hz = 50.0
+    batch, ics = make_stream(20.0, rate_hz)
+    ic = int(np.rint((ics[which] - batch.t_s[0]) * rate_hz))
+    keep = np.ones(len(batch), dtype=bool)
+    keep[ic - 3 : ic + 5] = False
+    ring = SampleRing(rate_hz, 30.0)
+    ring.set_rotation(np.eye(3), 0)
+    for piece in ring.place(batch.t_s[keep], batch.acc[keep], batch.gyr[keep], 0.4):
+        ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
+    ring.derive_gml()
+    scanner = ContactScanner(ring, "foot", EstimatorSettings())
+    found = scanner.scan()
+    assert all(c >= 0 for c, _, _, _ in found)  # no chain breaks
+    guesses = [c for c, _, _, kind in found if kind == "guess"]
+    assert len(guesses) == 1 and abs(guesses[0] - ic) <= 2
+    assert scanner.learner.done  # the guess is not learned from: one more stride taught
+    assert len(scanner.learner.learned["impact"]) == LEARN_IMPACTS
+
+
+def test_a_learning_stride_without_a_landing_or_a_gap_breaks_the_chain() -> None:
+    ring = SampleRing(FS, 10.0)
+    ring.set_rotation(np.eye(3), 0)
+    t = np.arange(0, 2.0, 1 / FS)
+    acc = np.tile([0.0, 0.0, G_MPS2], (len(t), 1))
+    for piece in ring.place(t, acc, np.zeros_like(acc), 0.4):
+        ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
+    learner = LandingLearner(LandingProbe(ring, "foot", EstimatorSettings()))
+    assert learner.lost_landing(40, 200) is None  # nothing learned yet
+    learner.add({"rate": 30})
+    learner.add({"rate": 32})
+    assert learner.lost_landing(40, 200) is None  # learned, but nothing was lost there
+    ring.filled[ring.row(72)] = True
+    assert learner.lost_landing(40, 200) == 40 + 31

@@ -248,6 +248,18 @@ def test_stride_meter_drops_a_landing_lost_in_a_gap() -> None:
     assert s.features["zupt"] == 0.0  # the cycle had too much bridged: the gravity fallback
 
 
+def test_stride_meter_does_not_measure_a_landing_placed_by_a_guess() -> None:
+    ring, ics = _run_ring()
+    contacts = _contacts(ring, ics)
+    meter = StrideMeter(ring, "foot")
+    _measure_all(meter, contacts[:6])
+    prev, cur = contacts[5]._replace(guess=True), contacts[6]
+    s = meter.measure(prev, cur, ring.time_at(cur.ic))
+    assert isinstance(s, Stride)
+    assert "landing_deg" not in s.features and "strike_angle_deg" not in s.features
+    assert s.features["stride_s"] == pytest.approx(0.72, abs=1.5 / FS)
+
+
 def test_stride_meter_says_why_it_cannot_measure() -> None:
     ring, ics = _run_ring()
     contacts = _contacts(ring, ics)

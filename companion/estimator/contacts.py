@@ -25,7 +25,7 @@ from companion.estimator.learning import LandingLearner
 from companion.estimator.ring import SampleRing
 from companion.estimator.settings import EstimatorSettings
 
-NO_CONTACT = (-1, -1, False)
+NO_CONTACT = (-1, -1, "")
 """What a contact search gives for a swing without a contact."""
 
 
@@ -35,11 +35,13 @@ class ContactScanner:
     Works on a sensor's :class:`~companion.estimator.ring.SampleRing` (its sagittal
     rate ``g_ml``, jerk and specific force, by stream index), from the stream index given
     to :meth:`restart` on. :meth:`scan` returns every contact that the samples so far
-    confirm, in order, with ``(-1, -1, ms, False)`` for a swing that had none (the chain
-    of strides breaks there): ``(ic, decided, ms, impact)``: stream indices of the
-    contact, of the sample that confirmed it, and of the mid-swing before it, and whether
-    an impact timed it (its first steep sample: the contact came after the sample before
-    it, so half a sample earlier on average) or the sagittal rate did.
+    confirm, in order, with ``(-1, -1, ms, "")`` for a swing that had none (the chain
+    of strides breaks there): ``(ic, decided, ms, kind)``: stream indices of the
+    contact, of the sample that confirmed it, and of the mid-swing before it, and what
+    timed it: ``"impact"`` (its first steep sample: the contact came after the sample
+    before it, so half a sample earlier on average), ``"rate"`` (the sagittal rate), or
+    ``"guess"`` (a learning stride's landing lost with its packet, placed at the runner's
+    timing: the stride it opens is not measured).
     """
 
     def __init__(self, ring: SampleRing, segment: str, settings: EstimatorSettings) -> None:
@@ -85,14 +87,14 @@ class ContactScanner:
         self._ms = -1
         self._ms_peak = 0.0
 
-    def scan(self) -> list[tuple[int, int, int, bool]]:
+    def scan(self) -> list[tuple[int, int, int, str]]:
         r = self.ring
-        out: list[tuple[int, int, int, bool]] = []
+        out: list[tuple[int, int, int, str]] = []
         g = r.g_ml
         while True:
             if self._mode == "ic" and self._ms < r.base:
                 # the samples this search needs are gone (only a stalled stream can do that)
-                out.append((-1, -1, self._ms, False))
+                out.append((-1, -1, self._ms, ""))
                 self._resume(max(self._scan, r.base))
             if self._mode == "ms":
                 need = self._scan + self._w_ms
@@ -124,11 +126,11 @@ class ContactScanner:
                     # no contact after this swing: the stride chain is broken here (in
                     # order with the contacts before it)
                     self._last_contact = None
-                    out.append((-1, -1, self._ms, False))
+                    out.append((-1, -1, self._ms, ""))
                     self._mode = "ms"
                     self._scan = self._ms + self._w_ms
                     continue
-                ic, decided, impact = found
+                ic, decided, kind = found
                 self._peaks.append(self._ms_peak)
                 if self._last_contact is not None:
                     step = ic - self._last_contact
@@ -136,11 +138,11 @@ class ContactScanner:
                     if 0.6 * typ <= step <= 1.6 * typ:
                         self._strides.append(step)
                 self._last_contact = ic
-                out.append((ic, decided, self._ms, impact))
+                out.append((ic, decided, self._ms, kind))
                 self._mode = "ms"
                 self._scan = ic + self._stance_skip
 
-    def _seek_contact(self) -> tuple[int, int, bool] | None:
+    def _seek_contact(self) -> tuple[int, int, str] | None:
         """The initial contact after the current mid-swing, once it can be confirmed.
 
         The landing shows as an impact and in the sagittal rate
@@ -161,18 +163,26 @@ class ContactScanner:
           lowest rate in the gate (:meth:`ContactGate.contact
           <companion.estimator.gate.ContactGate.contact>`).
 
-        Returns ``(ic, decided_index, impact)``, :data:`NO_CONTACT` when this swing has no
-        contact, or ``None`` to wait for more samples. Every test uses a fixed window after
-        its sample, so the answer never depends on how the stream was chunked.
+        Returns ``(ic, decided_index, kind)`` (what timed it, as :meth:`scan` gives it),
+        :data:`NO_CONTACT` when this swing has no contact, or ``None`` to wait for more
+        samples. Every test uses a fixed window after its sample, so the answer never
+        depends on how the stream was chunked.
         """
         if not self.learner.done:
             return self._learn_contact()
-        return self.gate.contact(self._ms, self._ms_peak, self._last_contact, self._strides)
+        found = self.gate.contact(self._ms, self._ms_peak, self._last_contact, self._strides)
+        if found is None:
+            return None
+        ic, decided, impact = found
+        return ic, decided, "impact" if impact else "rate"
 
-    def _learn_contact(self) -> tuple[int, int, bool] | None:
+    def _learn_contact(self) -> tuple[int, int, str] | None:
         """A learning stride: every kind of landing its window shows is recorded; its
         contact is the one of the kind whose timing has been steadiest so far. The last
-        learning stride hands what they taught to the gate."""
+        learning stride hands what they taught to the gate. A window without a landing
+        whose landing was lost with a packet gives a guess at the runner's timing
+        (:meth:`LandingLearner.lost_landing
+        <companion.estimator.learning.LandingLearner.lost_landing>`)."""
         ms = self._ms
         shown = self.learner.search(ms, self._ms_peak)
         if shown is None:
@@ -180,8 +190,9 @@ class ContactScanner:
         if "impact" in shown.landings:
             self.gate.remember(shown.impact_mps3)
         if not shown.landings:
-            return NO_CONTACT
+            guess = self.learner.lost_landing(ms, shown.decided)
+            return NO_CONTACT if guess is None else (guess, shown.decided, "guess")
         kind = self.learner.add({k: ic - ms for k, ic in shown.landings.items()})
         if self.learner.done:
             self.gate.learned(self.learner.timing_learned())
-        return shown.landings[kind], shown.decided, kind == "impact"
+        return shown.landings[kind], shown.decided, kind

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from companion.estimator.landing import LandingProbe
+from companion.estimator.landing import QUIET_AFTER_S, LandingProbe
 
 LEARN_IMPACTS = 6
 """Strides whose landing is searched in a whole window after mid-swing (they teach the
@@ -43,13 +43,13 @@ forefoot landing's)."""
 UNSTEADY_S = 0.02
 """Learned mid-swing to contact times whose median absolute deviation exceeds this are
 unsteady: the gate then also follows the stride time."""
-IMPACT_PROMINENCE = 2.5
-"""The landing must stand out of the swing's jerk by this factor for impacts to time the
-contact; at low rates, where a sample period smears it into the swing, the sagittal rate
-alone does."""
 IMPACT_BEFORE_DESCENT_S = 0.12
 """The impact is searched from this long before the swing rate has dropped: a heel
 strike with the toes well up can land while the foot still rotates toes-up."""
+GUESS_GUARD_S = 0.06
+"""A learning stride without a landing whose expected contact has bridged samples this
+close is a landing lost with its packet (placed at the runner's timing), not a swing
+without one."""
 KINDS = ("impact", "rate")
 """The kinds of landing, impacts first (they time the contact more sharply)."""
 
@@ -145,8 +145,6 @@ class LandingLearner:
         """Mid-swing to contact (samples) of each kind of landing in the learning strides."""
         self.timing: deque[int] = deque(maxlen=LEARN_IMPACTS)
         """Mid-swing to contact (samples) of each learning stride's contact."""
-        self.prominence: list[float] = []
-        """How far each learning stride's impact stood out of its swing's jerk (median)."""
 
     @property
     def done(self) -> bool:
@@ -177,6 +175,13 @@ class LandingLearner:
         push = np.flatnonzero(after < -PUSH_OFF_SHARE * peak_dps)
         if self.segment == "foot" and len(push):
             rest = np.flatnonzero(p.resting(descent, end, peak_dps))
+            if len(rest) == 0:
+                # the rest may come just after the window (a slow swing's landing late in it)
+                late = end + round(QUIET_AFTER_S * fs)
+                if r.n <= late:
+                    return None
+                decided = max(decided, late)
+                rest = np.flatnonzero(p.resting(descent, late, peak_dps))
             if len(rest):
                 push = push[push > rest[0]]
         stop = min(end, descent + int(push[0])) if len(push) else end
@@ -185,16 +190,30 @@ class LandingLearner:
         size = 0.0
         # a foot rests in stance (a shank turns on over it): its impact must be followed by rest
         imp = p.impact_near(start, stop, peak_dps, quiet=self.segment == "foot")
-        if imp is not None:
-            swing = r.jerk[r.row(max(ms - p.w_ms, r.base)) : r.row(ms) + 1]
-            self.prominence.append(imp[1] / max(float(np.median(swing)), 1e-6))
-            if imp[1] >= p.impact_min:
-                found["impact"] = imp[0]
-                size = imp[1]
+        if imp is not None and imp[1] >= p.impact_min:
+            found["impact"] = imp[0]
+            size = imp[1]
         landing = p.landing(descent, stop + 1, peak_dps)
         if landing is not None:
             found["rate"] = landing[0]
         return Shown(found, decided, size)
+
+    def lost_landing(self, ms: int, decided: int) -> int | None:
+        """Where a learning stride's contact is placed when its window showed no landing
+        because the landing was lost with a packet: the mid-swing ``ms`` plus the
+        runner's timing so far (at least two learning strides), if bridged samples lie
+        within :data:`GUESS_GUARD_S` of it (up to stream index ``decided``, where the
+        window's search ended); else ``None`` (the swing has no contact). The guess is not
+        learned from, and the stride it opens is not measured."""
+        if len(self.timing) < 2:
+            return None
+        r = self.probe.ring
+        ic = ms + round(float(np.median(self.timing)))
+        guard = round(GUESS_GUARD_S * self.rate_hz)
+        lo, hi = max(ic - guard, r.base), min(ic + guard, decided, r.n - 1)
+        if hi < lo or not r.filled[r.row(lo) : r.row(hi) + 1].any():
+            return None
+        return ic
 
     def add(self, timings: Mapping[str, int]) -> str:
         """A learning stride showed these kinds of landing, each this many samples after

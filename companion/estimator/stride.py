@@ -86,6 +86,9 @@ class Contact(NamedTuple):
     """The mid-swing before it."""
     frac: float = 0.0
     """Where the contact fell, in samples from ``ic`` (-0.5: half a sample before it)."""
+    guess: bool = False
+    """Placed at the runner's timing, its landing lost with a packet: the stride it opens
+    is not measured."""
 
 
 @dataclass
@@ -255,6 +258,7 @@ class StrideMeter:
         # moves the search, so the contact's time (and all measured from it) is a guess
         if not hidden and prev.ms >= r.base:
             hidden = bool(r.filled[r.row(prev.ms)])
+        hidden = hidden or prev.guess
         if lost > LOST_LANDING_MS or hidden:
             f["lost_ms"] = lost
             for k in feat.LANDING_FEATURES:

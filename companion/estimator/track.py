@@ -243,12 +243,13 @@ class SensorTrack:
                 self.meter.tilt.bias_dps = rot @ b
         self.ring.derive_gml()
         out = []
-        for ic, decided, ms, impact in self.scanner.scan():
+        for ic, decided, ms, kind in self.scanner.scan():
             if ic < 0:  # a swing without a contact: the chain of strides breaks
                 self.drop("no_contact", self.in_chain)
                 self.break_chain()
                 continue
-            rep = self._on_contact(Contact(ic, ms, -0.5 if impact else 0.0), decided)
+            frac = -0.5 if kind == "impact" else 0.0
+            rep = self._on_contact(Contact(ic, ms, frac, guess=kind == "guess"), decided)
             if rep is not None:
                 out.append(rep)
         return out
