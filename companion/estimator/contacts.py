@@ -170,11 +170,7 @@ class ContactScanner:
         """
         if not self.learner.done:
             return self._learn_contact()
-        found = self.gate.contact(self._ms, self._ms_peak, self._last_contact, self._strides)
-        if found is None:
-            return None
-        ic, decided, impact = found
-        return ic, decided, "impact" if impact else "rate"
+        return self.gate.contact(self._ms, self._ms_peak, self._last_contact, self._strides)
 
     def _learn_contact(self) -> tuple[int, int, str] | None:
         """A learning stride: every kind of landing its window shows is recorded; its

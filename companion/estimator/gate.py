@@ -135,11 +135,11 @@ class ContactGate:
 
     def contact(
         self, ms: int, peak_dps: float, last_contact: int | None, strides: Sequence[int]
-    ) -> tuple[int, int, bool] | None:
+    ) -> tuple[int, int, str] | None:
         """The contact after mid-swing ``ms`` (swing peak ``peak_dps``) in the gate
-        (:meth:`window`), once it can be confirmed: ``(ic, decided, impact)``, stream
-        indices of the contact and of the sample that confirmed it, and whether an impact
-        timed it; ``None`` to wait for more samples."""
+        (:meth:`window`), once it can be confirmed: ``(ic, decided, kind)``, stream
+        indices of the contact and of the sample that confirmed it, and what timed it
+        (``"impact"`` or ``"rate"``); ``None`` to wait for more samples."""
         p = self.probe
         r = p.ring
         self._measure_windows(ms)
@@ -160,7 +160,7 @@ class ContactGate:
                 k = impact_onset(jerk, w_imp, self.impact_bar(), 0.5 * p.impact_onset)
                 if k is not None:
                     self.adapt(a + k - ms)
-                    return a + k, a + k + w_imp, True
+                    return a + k, a + k + w_imp, "impact"
                 self._imp_scan = k_hi
             if r.n <= hi + w_imp:
                 return None
@@ -176,4 +176,4 @@ class ContactGate:
         else:
             m, decided = found
         self.adapt(m - ms)
-        return m, (max(decided, hi + w_imp) if self.use_impacts else decided), False
+        return m, (max(decided, hi + w_imp) if self.use_impacts else decided), "rate"

@@ -253,12 +253,15 @@ class StrideMeter:
         lost = 1000.0 * float(r.filled[r0 + i0 : r0 + ev.to + 1].sum()) / fs
         # a bridged stretch just before the contact found may have hidden the real one
         # (a heel strike's impact lost with its packet: the forefoot's slap comes next)
-        hidden = r.filled[r0 + max(0, ev.ic - round(CONTACT_GUARD_S * fs)) : r0 + ev.ic].any()
+        # (or a guess placed it: its landing was lost with its packet)
+        hidden = (
+            prev.guess
+            or r.filled[r0 + max(0, ev.ic - round(CONTACT_GUARD_S * fs)) : r0 + ev.ic].any()
+        )
         # the mid-swing that placed the contact's search was bridged over: a rebuilt peak
         # moves the search, so the contact's time (and all measured from it) is a guess
         if not hidden and prev.ms >= r.base:
             hidden = bool(r.filled[r.row(prev.ms)])
-        hidden = hidden or prev.guess
         if lost > LOST_LANDING_MS or hidden:
             f["lost_ms"] = lost
             for k in feat.LANDING_FEATURES:
