@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import companion.estimator.learning as learning_module
 import tests._estimator_synth as synth
 from companion.estimator.contacts import ContactScanner
-from companion.estimator.gate import ContactGate
+from companion.estimator.gate import HEEL_MIN_RATE_HZ, ContactGate
 from companion.estimator.landing import IMPACT_SHARE, LandingProbe
 from companion.estimator.learning import (
     LEARN_IMPACTS,
@@ -342,3 +343,33 @@ def test_a_learning_stride_without_a_landing_or_a_gap_breaks_the_chain() -> None
     assert learner.lost_landing(40, 200) is None  # learned, but nothing was lost there
     ring.filled[ring.row(72)] = True
     assert learner.lost_landing(40, 200) == 40 + 31
+
+
+@pytest.mark.parametrize("rate_hz", [200.0, 100.0, 50.0])
+def test_a_rate_timed_runner_landing_on_the_heel_is_timed_by_the_heels_jolt(
+    monkeypatch: pytest.MonkeyPatch, rate_hz: float
+) -> None:
+    # a runner whose landings the sagittal rate times (as the learning strides decided; in
+    # the synthetic stride the rate lands a little after the jolt); from 10 s on the heel
+    # lands 40 ms earlier still (toes pulled up: the forefoot slaps down after it)
+    monkeypatch.setattr(learning_module, "impacts_land", lambda *args: False)
+    landing = synth._impact
+    monkeypatch.setattr(
+        synth,
+        "_impact",
+        lambda t, ic, amp_g=10.0: landing(t, ic if ic < 10.0 else ic - 0.04, amp_g),
+    )
+    batch, ics = make_stream(20.0, rate_hz)
+    scanner, found = _scan(batch, rate_hz)
+    assert not scanner.use_impacts
+    ring = scanner.ring
+    gated = [(ring.time_at(ic), kind) for ic, _, _, kind in found[LEARN_IMPACTS:] if ic >= 0]
+    assert len(gated) >= len(ics) - LEARN_IMPACTS - 2
+    jolts = np.where(ics < 10.0, ics, ics - 0.04)
+    for t, kind in gated:
+        if 10.0 < t < 11.0:
+            continue  # the first heel strike: the gate, on the old timing, may cut its jolt
+        if rate_hz >= HEEL_MIN_RATE_HZ:
+            assert kind == "impact" and np.min(np.abs(jolts - t)) <= 1.0 / rate_hz
+        else:  # a 50 Hz sample is as long as the heel's lead: the rate keeps timing them
+            assert kind == "rate"

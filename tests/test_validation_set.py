@@ -61,9 +61,9 @@ def _pooled(scores: list[RunScore], setup: str) -> Pooled:
         (
             "foot+shank",
             {
-                "relaxed": 0.93,
+                "relaxed": 0.95,
                 "rigid": 0.91,
-                "forced_dorsiflexion": 0.90,
+                "forced_dorsiflexion": 0.95,
                 "forced_plantarflexion": 0.94,
             },
         ),
@@ -93,9 +93,9 @@ def test_contacts_on_time_and_strike_angle_at_100_hz_and_above(scores: list[RunS
             if sensor.rate_hz >= 100:
                 contact += sensor.ic_err_ms
                 strike += sensor.fsa_err_deg
-    # measured: median |contact error| 2.8 ms; strike angle error +0.5 +- 4.1 deg (README)
+    # measured: strike angle error +1.1 +- 2.9 deg (README)
     assert np.median(np.abs(contact)) <= 5.0
-    assert abs(np.mean(strike)) <= 1.5 and np.std(strike) <= 4.5
+    assert abs(np.mean(strike)) <= 1.5 and np.std(strike) <= 3.2
 
 
 def test_every_fault_spell_is_cued_and_the_relaxed_run_gets_no_fault_cue(

@@ -26,13 +26,18 @@ import numpy as np
 
 from companion.estimator.events import impact_onset, median
 from companion.estimator.landing import IMPACT_SHARE, LandingProbe
-from companion.estimator.learning import LEARN_WINDOW_S, LandingTiming
+from companion.estimator.learning import AGREE_S, LEARN_WINDOW_S, LandingTiming
 
 ADAPT = 0.2
 """How fast the gate follows the mid-swing to contact time."""
 STRIDE_GATE_SHARE = 0.08
 """Half width of the gate around the last contact plus the stride time, as a share of
 the stride (strides vary by 2-4 %; a pace change needs a few strides)."""
+HEEL_MIN_RATE_HZ = 100.0
+"""A rate-timed runner's heel strike is looked for before its rate landing at this rate and
+above. Below it a sample (20 ms at 50 Hz) is as long as the heel's lead over the slap, and
+late-swing jolts merge with the landing's: taking them there made contacts alternate
+between kinds (unsteady landing angles, a 50 Hz heel striker's faults missed)."""
 GATE_S = 0.06
 """Half width of the gate around the learned mid-swing to contact time (at least a
 quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
@@ -133,6 +138,32 @@ class ContactGate:
                 r.derive_jerk()
                 self.impacts.append(float(r.jerk[r.row(lo) : r.row(hi) + 1].max()))
 
+    def _heel_strike(self, lo: int, m: int, peak_dps: float) -> tuple[int, int] | None:
+        """A heel strike before a rate-timed runner's landing at stream index ``m``: toes
+        pulled up make a midfoot runner land on the heel and slap the forefoot down after
+        it, where the sagittal rate lands. The first jolt of the runner's size (at least
+        :meth:`impact_bar`) in the gate from ``lo`` to :data:`AGREE_S
+        <companion.estimator.learning.AGREE_S>` before ``m`` that the foot's rest follows
+        is the landing: ``(onset, decided)``; ``(-1, decided)`` if there is none; ``None``
+        to wait for the samples that tell."""
+        p = self.probe
+        r = p.ring
+        end = m - max(1, round(AGREE_S * self.rate_hz))
+        a = max(lo, r.base, p.run_start)
+        if end <= a:
+            return -1, m
+        r.derive_jerk()
+        bar = self.impact_bar()
+        if float(r.jerk[r.row(a) : r.row(end) + 1].max()) < bar:
+            return -1, end
+        decided = end + p.quiet_span
+        if r.n <= decided:
+            return None
+        imp = p.impact_near(a, end, peak_dps, quiet=True)
+        if imp is None or imp[1] < bar:
+            return -1, decided
+        return imp[0], decided
+
     def contact(
         self, ms: int, peak_dps: float, last_contact: int | None, strides: Sequence[int]
     ) -> tuple[int, int, str] | None:
@@ -175,5 +206,12 @@ class ContactGate:
             decided = hi + look
         else:
             m, decided = found
+        if p.segment == "foot" and not self.use_impacts and self.rate_hz >= HEEL_MIN_RATE_HZ:
+            heel = self._heel_strike(lo, m, peak_dps)
+            if heel is None:
+                return None
+            if heel[0] >= 0:
+                self.adapt(heel[0] - ms)
+                return heel[0], max(decided, heel[1]), "impact"
         self.adapt(m - ms)
         return m, (max(decided, hi + w_imp) if self.use_impacts else decided), "rate"

@@ -87,6 +87,10 @@ class LandingProbe:
         """Smallest peak jerk (m/s³) of a landing impact at this rate."""
         self.impact_onset = IMPACT_ONSET_G_PER_S * low_rate * G_MPS2
         """Smallest jerk (m/s³) at an impact's first sample at this rate."""
+        self.rest_w = max(2, round(0.02 * fs))
+        """Samples the segment must lie still for to rest (:meth:`resting`)."""
+        self.quiet_span = round(QUIET_AFTER_S * fs) + self.rest_w
+        """Samples after a stream index that :meth:`quiet_after` reads."""
         self.run_start = 0
         """Stream index of the run's first sample (nothing before it is looked at)."""
 
@@ -125,7 +129,7 @@ class LandingProbe:
         :data:`QUIET_ACC_MPS2` of gravity (a late swing's rate passes through zero, but
         its specific force is 2-4 g)."""
         r = self.ring
-        w = max(2, round(0.02 * r.rate_hz))
+        w = self.rest_w
         a, b = r.row(max(lo, r.base)), r.row(min(hi, r.n - 1)) + 1
         if b - a < w:
             return np.zeros(0, dtype=bool)
