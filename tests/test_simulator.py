@@ -17,6 +17,7 @@ from companion.source.simulator import (
     FAULT_BANDS,
     FAULT_SIZE_RANGES,
     SIDES,
+    SOFT_JOLT_SCALE,
     STRIKES,
     TYPICAL_STRIKE_DEG,
     WIDE_RATES_HZ,
@@ -413,6 +414,10 @@ def test_wide_world_draws_cover_what_real_runs_vary() -> None:
         lo, hi = min(a for a, _ in ranges), max(b for _, b in ranges)
         assert lo <= min(vals) and max(vals) <= hi, name
         assert min(vals) < lo + 0.1 * (hi - lo) and max(vals) > hi - 0.1 * (hi - lo), name
+    soft = [r for r in runners if r.foot_jolt_scale != 1.0]
+    assert all(r.strike != "rearfoot" for r in soft)  # soft landers land flat or forefoot
+    assert 0.2 < len(soft) / sum(r.strike != "rearfoot" for r in runners) < 0.5
+    assert all(SOFT_JOLT_SCALE[0] <= r.foot_jolt_scale <= SOFT_JOLT_SCALE[1] for r in soft)
     near = RunnerParams.random(rng, "wide", bands=dict.fromkeys(FAULT_SIZE_RANGES, "near"))
     assert 8.0 < near.dorsi_deg < 10.6 and 0.6 <= near.rigid_keep <= 0.75  # type: ignore[operator]
     assert {c.rate_hz for c in conds} == set(WIDE_RATES_HZ)
@@ -737,3 +742,24 @@ def test_simulate_options_a_user_gets_wrong(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_soft_landers_foot_sees_less_of_a_flat_landing_but_all_of_a_heel_strike() -> None:
+    def landing_jolt_g(scale: float, faults: str = "") -> float:
+        runner = RunnerParams(strike="midfoot", strike_angle_deg=2.0, foot_jolt_scale=scale)
+        run = simulate(
+            30.0, 400.0, runner=runner, faults=parse_faults(faults) if faults else [], seed=3
+        )
+        foot = run.recording.data["foot"]
+        t_ic = np.asarray(run.events["foot"]["t_ic_s"])
+        t_ic = t_ic[(t_ic > 12.0) & (t_ic < 28.0)]
+        # the jolt: the largest change of specific force per sample just after contact
+        jerk = np.concatenate(([0.0], np.linalg.norm(np.diff(foot.acc, axis=0), axis=1)))
+        peaks = [jerk[(foot.t_s >= t) & (foot.t_s < t + 0.03)].max() for t in t_ic]
+        return float(np.median(peaks)) / G_MPS2
+
+    firm, soft = landing_jolt_g(1.0), landing_jolt_g(0.3)
+    assert soft < 0.7 * firm
+    # pulling the toes up lands on the heel: its extra jolt is a soft lander's too
+    heel = landing_jolt_g(0.3, "forced_dorsiflexion@10-30")
+    assert heel > 1.3 * soft

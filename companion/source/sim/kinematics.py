@@ -105,7 +105,9 @@ class _Leg:
     stride_len: np.ndarray
     v_ic_x: np.ndarray  # horizontal foot speed at touchdown
     v_ic_z: np.ndarray  # downward foot speed at touchdown
-    impact_g: np.ndarray
+    impact_g: np.ndarray  # the landing's jolt (g) at the shank, and at the foot when not soft
+    foot_impact_g: np.ndarray  # the jolt the foot sensor sees (a soft landing: less of it)
+    firmness: np.ndarray  # 1: a typical landing; a soft lander's flat landing less (slower)
     first_to: float
     toe_out: float
     clearance: float
@@ -202,7 +204,14 @@ def _make_leg(
     brake_v, brake_t = _braking(xrng, runner, t_ic, contact, first_to, ramp)
 
     eff_strike = strike + offset  # the foot takes all of the change in the air
-    impact_g = (6.0 + 0.8 * np.maximum(eff_strike, 0.0)) * rng.uniform(0.75, 1.25, n)
+    jolt = rng.uniform(0.75, 1.25, n)
+    heel = 0.8 * np.maximum(eff_strike, 0.0)  # a heel strike jolts harder, soft or not
+    impact_g = (6.0 + heel) * jolt
+    # a soft lander's flat or forefoot landing is softer; landing on the heel (10 deg and
+    # more, a forced dorsiflexion too) is as firm as anyone's
+    soft = runner.foot_jolt_scale
+    firmness = soft + (1.0 - soft) * np.clip(np.maximum(eff_strike, 0.0) / 10.0, 0.0, 1.0)
+    foot_impact_g = (6.0 * firmness + heel) * jolt
     v_ic_x = 0.5 + 0.1 * speed + 0.1 * rng.normal(size=n) + 0.04 * np.maximum(offset, 0)
     v_ic_z = 0.7 + 0.15 * rng.normal(size=n)
     stride_len = speed * stride_t * np.minimum(1.0, 0.3 + 0.7 * k / n_ramp)
@@ -227,6 +236,8 @@ def _make_leg(
         v_ic_x=v_ic_x,
         v_ic_z=v_ic_z,
         impact_g=impact_g,
+        foot_impact_g=foot_impact_g,
+        firmness=firmness,
         first_to=first_to,
         toe_out=float(rng.uniform(2.0, 10.0)),
         clearance=0.10 + 0.07 * speed,
@@ -595,14 +606,15 @@ def _leg_motion(
         )
     o[swi] = pos
 
-    # impact: blend the touchdown velocity into the stance path over ~12 ms
-    tau_imp = 0.012
+    # impact: blend the touchdown velocity into the stance path over ~12 ms (a soft
+    # landing over longer)
+    tau_imp = 0.012 / leg.firmness[np.maximum(idx, 0)]
     since = t - leg.t_ic[np.maximum(idx, 0)]
     blend = (idx >= 0) & (since < tau_imp) & in_stance
     bi = np.flatnonzero(blend)
     if len(bi):
         kk = idx[bi]
-        w = since[bi] / tau_imp
+        w = since[bi] / tau_imp[bi]
         w = w * w * (3 - 2 * w)
         ext = p_ic[kk] + v_ic[kk] * since[bi][:, None]
         o[bi] = (1 - w)[:, None] * ext + w[:, None] * o[bi]

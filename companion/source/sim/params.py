@@ -34,6 +34,8 @@ TYPICAL_STRIKE_DEG = {"rearfoot": 16.0, "midfoot": 3.0, "forefoot": -8.0}
 """Foot strike angle of a typical runner of each style (Altman & Davis 2012 cut-offs
 +8 / -1.6 deg; rearfoot strikers are commonly +10..+25 deg)."""
 
+SOFT_JOLT_SCALE = (0.15, 0.5)
+"""The share of a typical landing's jolt a soft lander's foot sensor sees (wide world)."""
 WIDE_STRIKE_DEG = {"rearfoot": (8.5, 28.0), "midfoot": (-1.5, 7.5), "forefoot": (-15.0, -2.0)}
 """Strike angle ranges of the wide world: steep heel strikes up to 28 deg, forefoot down
 to -15 deg, on the two sides of the Altman & Davis (2012) cut-offs."""
@@ -79,7 +81,10 @@ class RunnerParams:
     of the extra deceleration the hamstrings give the foot and shank in the last
     ``brake_ms`` of swing. ``foot_sensor_m`` is the foot sensor's position from the heel's
     sole point, ``shank_sensor_m`` the shank sensor's from the ankle joint (segment frames,
-    m; None: on the instep, 14 cm above the ankle).
+    m; None: on the instep, 14 cm above the ankle). ``foot_jolt_scale`` is how firm this
+    runner's flat or forefoot landing is (1: typical): the foot's touchdown is slowed by
+    that factor and the jolt its sensor sees scaled by it (a soft landing, a cushioned shoe,
+    a strap that gives); a landing on the heel (10 deg and more) is as firm as anyone's.
     """
 
     cadence_spm: float = 170.0
@@ -105,6 +110,7 @@ class RunnerParams:
     foot_sensor_m: tuple[float, float, float] | None = None
     shank_sensor_m: tuple[float, float, float] | None = None
     shank_mount_rpy_deg: tuple[float, float, float] | None = None
+    foot_jolt_scale: float = 1.0
 
     @classmethod
     def random(
@@ -222,6 +228,12 @@ def _random_wide(
     contact = 0.25 * (3.2 / speed) ** 0.8 * (1.0 + 0.07 * rng.normal())
     sizes = {name: fault_size(rng, name, bands.get(name)) for name in FAULT_SIZE_RANGES}
     strong_brake = rng.uniform() < 0.5
+    # soft landers (a third of the midfoot and forefoot strikers): their foot sensor sees a
+    # fraction of a landing's jolt, too little to time the relaxed landings at some rates.
+    # Drawn from a stream of their own, so every other draw is the one it was before.
+    soft_rng = np.random.Generator(rng.bit_generator.jumped())
+    soft = strike != "rearfoot" and soft_rng.uniform() < 1.0 / 3.0
+    jolt_scale = float(soft_rng.uniform(SOFT_JOLT_SCALE[0], SOFT_JOLT_SCALE[1])) if soft else 1.0
     return cls(
         cadence_spm=cadence,
         strike=strike,
@@ -254,6 +266,7 @@ def _random_wide(
             float(rng.uniform(-0.30, -0.08)),
         ),
         shank_mount_rpy_deg=random_mount(rng),
+        foot_jolt_scale=jolt_scale,
     )
 
 

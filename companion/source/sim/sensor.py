@@ -65,7 +65,7 @@ def specific_force_and_rate(
     f_world = acc_world - np.array([0.0, 0.0, G_MPS2])
     # impact transient, mostly vertical (up = -z) with a posterior part
     if segment == "foot":
-        amp = leg.impact_g * G_MPS2
+        amp = leg.foot_impact_g * G_MPS2
         imp = _impacts(t_fine, leg.t_ic, amp, float(srng.uniform(45, 75)), 0.010)
         f_world[:, 2] -= imp
         if mo.heading is None:
