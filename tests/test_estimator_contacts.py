@@ -38,11 +38,13 @@ def _probe(segment: str = "foot", rate_hz: float = FS) -> LandingProbe:
     return LandingProbe(SampleRing(rate_hz, 1.0), segment, EstimatorSettings())
 
 
-def _ring(batch: SampleBatch, rate_hz: float, keep_s: float = 30.0) -> SampleRing:
+def _ring(
+    batch: SampleBatch, rate_hz: float, keep_s: float = 30.0, max_gap_s: float = MAX_GAP_S
+) -> SampleRing:
     """``batch`` (segment axes) in a ring, its sagittal rate and jerk derived."""
     ring = SampleRing(rate_hz, keep_s)
     ring.set_rotation(np.eye(3), 0)
-    for piece in ring.place(batch.t_s, batch.acc, batch.gyr, MAX_GAP_S):
+    for piece in ring.place(batch.t_s, batch.acc, batch.gyr, max_gap_s):
         ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
     ring.derive_gml()
     ring.derive_jerk()
@@ -204,9 +206,31 @@ def test_the_probe_takes_the_impact_followed_by_rest_not_a_larger_swing_jolt() -
 
 
 # --------------------------------------------------------------------------- scanner
-def _scan(batch: SampleBatch, rate_hz: float) -> tuple[ContactScanner, list]:
-    scanner = ContactScanner(_ring(batch, rate_hz), "foot", EstimatorSettings())
+def _scan(
+    batch: SampleBatch, rate_hz: float, max_gap_s: float = MAX_GAP_S
+) -> tuple[ContactScanner, list]:
+    scanner = ContactScanner(
+        _ring(batch, rate_hz, max_gap_s=max_gap_s), "foot", EstimatorSettings()
+    )
     return scanner, scanner.scan()
+
+
+def _scan_chunked(
+    batch: SampleBatch, rate_hz: float, size: int, max_gap_s: float = MAX_GAP_S
+) -> list:
+    """What a live track's scanner finds when ``batch`` comes ``size`` samples at a time
+    (its ring keeps 8 s: old samples leave as it goes)."""
+    ring = SampleRing(rate_hz, 8.0)
+    ring.set_rotation(np.eye(3), 0)
+    scanner = ContactScanner(ring, "foot", EstimatorSettings())
+    found = []
+    for i in range(0, len(batch), size):
+        part = batch.slice(i, i + size)
+        for piece in ring.place(part.t_s, part.acc, part.gyr, max_gap_s):
+            ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
+        ring.derive_gml()
+        found += scanner.scan()
+    return found
 
 
 @pytest.mark.parametrize("rate_hz", [200.0, 100.0, 50.0])
@@ -276,17 +300,31 @@ def test_the_gate_learns_a_softer_landing_within_a_few_strides(
 def test_the_scanner_finds_the_same_contacts_whatever_the_chunking(size: int) -> None:
     batch, _ = make_stream(20.0, FS)
     _, whole = _scan(batch, FS)
-    ring = SampleRing(FS, 8.0)  # a live track's ring: old samples leave as it goes
-    ring.set_rotation(np.eye(3), 0)
-    scanner = ContactScanner(ring, "foot", EstimatorSettings())
-    found = []
-    for i in range(0, len(batch), size):
-        part = batch.slice(i, i + size)
-        for piece in ring.place(part.t_s, part.acc, part.gyr, MAX_GAP_S):
-            ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
-        ring.derive_gml()
-        found += scanner.scan()
-    assert found == whole
+    assert _scan_chunked(batch, FS, size) == whole
+
+
+@pytest.mark.parametrize("size", [1, 23, 400])
+def test_a_heel_strike_and_a_lost_learning_landing_do_not_depend_on_the_chunking(
+    monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    # a rate-timed runner at 100 Hz landing on the heel from 10 s on, and the 160 ms packet
+    # holding the fourth contact (a learning stride's) lost
+    monkeypatch.setattr(learning_module, "impacts_land", lambda *args: False)
+    landing = synth._impact
+    monkeypatch.setattr(
+        synth,
+        "_impact",
+        lambda t, ic, amp_g=10.0: landing(t, ic if ic < 10.0 else ic - 0.04, amp_g),
+    )
+    rate_hz = 100.0
+    batch, ics = make_stream(20.0, rate_hz)
+    ic = int(np.rint((ics[3] - batch.t_s[0]) * rate_hz))
+    keep = np.ones(len(batch), dtype=bool)
+    keep[ic - 8 : ic + 8] = False
+    batch = SampleBatch("foot", batch.t_s[keep], batch.acc[keep], batch.gyr[keep])
+    _, whole = _scan(batch, rate_hz, max_gap_s=0.4)
+    assert {"guess", "impact"} <= {kind for _, _, _, kind in whole}  # both paths taken
+    assert _scan_chunked(batch, rate_hz, size, max_gap_s=0.4) == whole
 
 
 def test_a_restart_keeps_what_was_learned_and_looks_at_nothing_before_it() -> None:
