@@ -233,6 +233,30 @@ def _scan_chunked(
     return found
 
 
+def _heel_strikes_from_10_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runner whose landings the sagittal rate times (as if the learning strides decided
+    so; in the synthetic stride the rate lands a little after the jolt), whose heel lands
+    40 ms earlier still from 10 s on (toes pulled up: the forefoot slaps down after it)."""
+    monkeypatch.setattr(learning_module, "impacts_land", lambda *args: False)
+    landing = synth._impact
+    monkeypatch.setattr(
+        synth,
+        "_impact",
+        lambda t, ic, amp_g=10.0: landing(t, ic if ic < 10.0 else ic - 0.04, amp_g),
+    )
+
+
+def _lose_packet(
+    batch: SampleBatch, t_s: float, rate_hz: float, before: int, after: int
+) -> tuple[SampleBatch, int]:
+    """``batch`` without the samples from ``before`` samples before the one at ``t_s`` to
+    ``after`` samples after it (a lost packet), and that sample's stream index."""
+    ic = int(np.rint((t_s - batch.t_s[0]) * rate_hz))
+    keep = np.ones(len(batch), dtype=bool)
+    keep[ic - before : ic + after] = False
+    return SampleBatch("foot", batch.t_s[keep], batch.acc[keep], batch.gyr[keep]), ic
+
+
 @pytest.mark.parametrize("rate_hz", [200.0, 100.0, 50.0])
 def test_the_scanner_finds_every_contact_within_a_sample(rate_hz: float) -> None:
     batch, ics = make_stream(20.0, rate_hz)
@@ -309,19 +333,10 @@ def test_a_heel_strike_and_a_lost_learning_landing_do_not_depend_on_the_chunking
 ) -> None:
     # a rate-timed runner at 100 Hz landing on the heel from 10 s on, and the 160 ms packet
     # holding the fourth contact (a learning stride's) lost
-    monkeypatch.setattr(learning_module, "impacts_land", lambda *args: False)
-    landing = synth._impact
-    monkeypatch.setattr(
-        synth,
-        "_impact",
-        lambda t, ic, amp_g=10.0: landing(t, ic if ic < 10.0 else ic - 0.04, amp_g),
-    )
+    _heel_strikes_from_10_s(monkeypatch)
     rate_hz = 100.0
     batch, ics = make_stream(20.0, rate_hz)
-    ic = int(np.rint((ics[3] - batch.t_s[0]) * rate_hz))
-    keep = np.ones(len(batch), dtype=bool)
-    keep[ic - 8 : ic + 8] = False
-    batch = SampleBatch("foot", batch.t_s[keep], batch.acc[keep], batch.gyr[keep])
+    batch, _ = _lose_packet(batch, ics[3], rate_hz, 8, 8)
     _, whole = _scan(batch, rate_hz, max_gap_s=0.4)
     assert {"guess", "impact"} <= {kind for _, _, _, kind in whole}  # both paths taken
     assert _scan_chunked(batch, rate_hz, size, max_gap_s=0.4) == whole
@@ -350,16 +365,8 @@ def test_a_learning_strides_landing_lost_with_its_packet_is_placed_not_a_chain_b
     # contact is placed at the runner's timing so far ("guess"); the chain goes on
     rate_hz = 50.0
     batch, ics = make_stream(20.0, rate_hz)
-    ic = int(np.rint((ics[which] - batch.t_s[0]) * rate_hz))
-    keep = np.ones(len(batch), dtype=bool)
-    keep[ic - 3 : ic + 5] = False
-    ring = SampleRing(rate_hz, 30.0)
-    ring.set_rotation(np.eye(3), 0)
-    for piece in ring.place(batch.t_s[keep], batch.acc[keep], batch.gyr[keep], 0.4):
-        ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
-    ring.derive_gml()
-    scanner = ContactScanner(ring, "foot", EstimatorSettings())
-    found = scanner.scan()
+    batch, ic = _lose_packet(batch, ics[which], rate_hz, 3, 5)
+    scanner, found = _scan(batch, rate_hz, max_gap_s=0.4)
     assert all(c >= 0 for c, _, _, _ in found)  # no chain breaks
     guesses = [c for c, _, _, kind in found if kind == "guess"]
     assert len(guesses) == 1 and abs(guesses[0] - ic) <= 2
@@ -387,16 +394,7 @@ def test_a_learning_stride_without_a_landing_or_a_gap_breaks_the_chain() -> None
 def test_a_rate_timed_runner_landing_on_the_heel_is_timed_by_the_heels_jolt(
     monkeypatch: pytest.MonkeyPatch, rate_hz: float
 ) -> None:
-    # a runner whose landings the sagittal rate times (as the learning strides decided; in
-    # the synthetic stride the rate lands a little after the jolt); from 10 s on the heel
-    # lands 40 ms earlier still (toes pulled up: the forefoot slaps down after it)
-    monkeypatch.setattr(learning_module, "impacts_land", lambda *args: False)
-    landing = synth._impact
-    monkeypatch.setattr(
-        synth,
-        "_impact",
-        lambda t, ic, amp_g=10.0: landing(t, ic if ic < 10.0 else ic - 0.04, amp_g),
-    )
+    _heel_strikes_from_10_s(monkeypatch)
     batch, ics = make_stream(20.0, rate_hz)
     scanner, found = _scan(batch, rate_hz)
     assert not scanner.use_impacts

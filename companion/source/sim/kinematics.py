@@ -105,7 +105,7 @@ class _Leg:
     stride_len: np.ndarray
     v_ic_x: np.ndarray  # horizontal foot speed at touchdown
     v_ic_z: np.ndarray  # downward foot speed at touchdown
-    impact_g: np.ndarray  # the landing's jolt (g) at the shank, and at the foot when not soft
+    impact_g: np.ndarray  # the landing's jolt (g) the shank sensor sees (a quarter of it)
     foot_impact_g: np.ndarray  # the jolt the foot sensor sees (a soft landing: less of it)
     firmness: np.ndarray  # 1: a typical landing; a soft lander's flat landing less (slower)
     first_to: float
