@@ -491,6 +491,18 @@ def test_landing_rise_and_kink_find_where_the_rate_turns() -> None:
     assert found is not None and abs(found[0] - 20) <= 1
 
 
+def test_an_impact_onset_is_where_a_jolt_begins_not_an_earlier_jolts_tail() -> None:
+    # jerk (m/s³), one sample of context before the span: a braking jolt that peaked before
+    # the span falls through its first samples; the landing's edge rises at sample 6
+    jerk = np.array([1500.0, 1300.0, 1100.0, 100.0, 50.0, 40.0, 600.0, 1200.0, 800.0, 200.0])
+    assert events.impact_onset(jerk, 1, 1000.0, 100.0, lead=1) == 6
+    # without the context the tail's first sample passes for an onset
+    assert events.impact_onset(jerk[1:], 1, 1000.0, 100.0) == 0
+    # a landing whose edge began a sample before the span (still rising) is taken there
+    rising = np.array([400.0, 800.0, 1500.0, 700.0, 100.0, 50.0])
+    assert events.impact_onset(rising, 1, 1000.0, 100.0, lead=1) == 1
+
+
 def test_a_late_swing_bump_is_not_taken_for_the_landing() -> None:
     # a braking bump 0.1 s before each contact, a third of the landing's jerk
     batch, ics = make_stream(30.0, 200.0, mount=MOUNT)

@@ -108,23 +108,30 @@ def landing_kink(
     return k + int(np.argmax(np.abs(np.diff(g_ml[k : k + look + 1])))), k + 2 * look
 
 
-def impact_onset(jerk: np.ndarray, confirm: int, min_peak: float, min_onset: float) -> int | None:
-    """Index of the first impact onset in ``jerk[: len - confirm]``.
+def impact_onset(
+    jerk: np.ndarray, confirm: int, min_peak: float, min_onset: float, lead: int = 0
+) -> int | None:
+    """Index of the first impact onset in ``jerk[lead : len - confirm]``.
 
     An onset is a sample whose jerk (``|d acc / dt|``) is at least ``min_onset`` and at
     least half the largest jerk of the ``confirm`` samples after it, that largest jerk
     being at least ``min_peak``: the first steep edge of the landing transient (an
     impact rings for a few cycles after contact, and a later edge may be steeper).
-    Clipped (saturated) accelerations keep a steep rising edge.
+    Clipped (saturated) accelerations keep a steep rising edge. The ``lead`` samples
+    before the span are context: the falling tail of a jolt that peaked before the span
+    (an earlier event's) is not an onset.
     """
     n = len(jerk) - confirm
-    if n <= 0:
+    if n <= lead:
         return None
     # max over [k, k + confirm]
     ahead = window_max(jerk, 0, confirm)
     ok = (ahead[:n] >= min_peak) & (jerk[:n] >= min_onset) & (jerk[:n] >= 0.5 * ahead[:n])
-    hits = np.flatnonzero(ok)
-    return int(hits[0]) if len(hits) else None
+    start = lead
+    while 0 < start < n and ok[start] and jerk[start] < jerk[start - 1]:
+        start += 1
+    hits = np.flatnonzero(ok[start:])
+    return start + int(hits[0]) if len(hits) else None
 
 
 def median(values: Iterable[float]) -> float:

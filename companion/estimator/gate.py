@@ -186,12 +186,15 @@ class ContactGate:
             k_hi = min(r.n - w_imp, hi + 1)
             if k_hi > max(lo, self._imp_scan):
                 a = max(lo, self._imp_scan, r.base, p.run_start)
+                # the sample before the span is context: a jolt falling there peaked before
+                # the gate (a late-swing braking jolt's tail, not this landing's onset)
+                c = a - 1 if a - 1 >= max(r.base, p.run_start) else a
                 r.derive_jerk()
-                jerk = r.jerk[r.row(a) : r.row(k_hi + w_imp)]
-                k = impact_onset(jerk, w_imp, self.impact_bar(), 0.5 * p.impact_onset)
+                jerk = r.jerk[r.row(c) : r.row(k_hi + w_imp)]
+                k = impact_onset(jerk, w_imp, self.impact_bar(), 0.5 * p.impact_onset, a - c)
                 if k is not None:
-                    self.adapt(a + k - ms)
-                    return a + k, a + k + w_imp, "impact"
+                    self.adapt(c + k - ms)
+                    return c + k, c + k + w_imp, "impact"
                 self._imp_scan = k_hi
             if r.n <= hi + w_imp:
                 return None
