@@ -320,6 +320,33 @@ def test_the_gate_learns_a_softer_landing_within_a_few_strides(
         assert kind == "impact" and np.min(np.abs(ics - scanner.ring.time_at(ic))) <= 1.0 / FS
 
 
+def test_a_spell_of_harder_landings_does_not_hide_the_relaxed_heel_strike_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an impact-timed runner lands four times harder from 6 to 12 s (a fault spell), then
+    # relaxed again, on the heel 40 ms before the foot slaps flat: for a few strides the
+    # recent impacts still set the bar above the relaxed jolt, and the jolt the runner's
+    # learning strides showed times the landing, not the slap
+    landing = synth._impact
+
+    def impact(t: np.ndarray, ic: float, amp_g: float = 10.0) -> np.ndarray:
+        if ic < 6.0:
+            return landing(t, ic, amp_g)
+        return landing(t, ic, 4 * amp_g) if ic < 12.0 else landing(t, ic - 0.04, amp_g)
+
+    monkeypatch.setattr(synth, "_impact", impact)
+    batch, ics = make_stream(20.0, FS)
+    scanner, found = _scan(batch, FS)
+    assert scanner.use_impacts
+    ring = scanner.ring
+    after = [(ring.time_at(ic), kind) for ic, _, _, kind in found if ic >= 0]
+    # the stream starts at 1 s: the relaxed heel strikes are the contacts from 13 s on
+    after = [(t, kind) for t, kind in after if 13.0 < t < 15.5]
+    assert len(after) >= 3
+    for t, kind in after:
+        assert kind == "impact" and np.min(np.abs(ics - 0.04 - t)) <= 1.0 / FS
+
+
 @pytest.mark.parametrize("size", [1, 37, 400])
 def test_the_scanner_finds_the_same_contacts_whatever_the_chunking(size: int) -> None:
     batch, _ = make_stream(20.0, FS)

@@ -68,6 +68,8 @@ class ContactGate:
         """The largest jerk (m/s³) of each recent stride's whole landing window, measured
         once the window is complete: the runner's own impact size, whatever the detector
         accepted (so a late-swing bump taken once cannot lower the bar for the next)."""
+        self.learned_impacts: list[float] = []
+        """The learning strides' impacts (m/s³): the runner's relaxed landings."""
         self._windows: deque[tuple[int, int]] = deque()
         """Landing windows (stream indices, inclusive) still to be measured."""
         self._seen = False
@@ -84,6 +86,7 @@ class ContactGate:
     def remember(self, impact_mps3: float) -> None:
         """A learning stride's landing impact (its largest jerk, m/s³)."""
         self.impacts.append(impact_mps3)
+        self.learned_impacts.append(impact_mps3)
 
     def impact_bar(self) -> float:
         """The smallest peak jerk (m/s³) of an impact in the gate: half the sensor's floor,
@@ -94,6 +97,16 @@ class ContactGate:
         if self.impacts:
             peak = max(peak, IMPACT_SHARE * median(self.impacts))
         return peak
+
+    def relaxed_bar(self) -> float:
+        """:meth:`impact_bar`, or lower where the learning strides' impacts (the runner's
+        relaxed landings) were smaller than the recent ones: a spell of harder landings (a
+        fault) must not hide the relaxed landing after it."""
+        bar = self.impact_bar()
+        if self.learned_impacts:
+            relaxed = IMPACT_SHARE * median(self.learned_impacts)
+            bar = min(bar, max(0.5 * self.probe.impact_min, relaxed))
+        return bar
 
     def window(self, ms: int, last_contact: int | None, strides: Sequence[int]) -> tuple[int, int]:
         """The stream indices ``[lo, hi]`` a contact after mid-swing ``ms`` is searched in:
@@ -138,11 +151,11 @@ class ContactGate:
                 r.derive_jerk()
                 self.impacts.append(float(r.jerk[r.row(lo) : r.row(hi) + 1].max()))
 
-    def _heel_strike(self, lo: int, m: int, peak_dps: float) -> tuple[int, int] | None:
+    def _heel_strike(self, lo: int, m: int, peak_dps: float, bar: float) -> tuple[int, int] | None:
         """A heel strike before a rate-timed runner's landing at stream index ``m``: toes
         pulled up make a midfoot runner land on the heel and slap the forefoot down after
         it, where the sagittal rate lands. The first jolt of the runner's size (at least
-        :meth:`impact_bar`) in the gate from ``lo`` to :data:`AGREE_S
+        ``bar``, m/s³) in the gate from ``lo`` to :data:`AGREE_S
         <companion.estimator.learning.AGREE_S>` before ``m`` that the foot's rest follows
         is the landing: ``(onset, decided)``; ``(-1, decided)`` if there is none; ``None``
         to wait for the samples that tell."""
@@ -153,7 +166,6 @@ class ContactGate:
         if end <= a:
             return -1, m
         r.derive_jerk()
-        bar = self.impact_bar()
         if float(r.jerk[r.row(a) : r.row(end) + 1].max()) < bar:
             return -1, end
         decided = end + p.quiet_span
@@ -209,8 +221,11 @@ class ContactGate:
             decided = hi + look
         else:
             m, decided = found
-        if p.segment == "foot" and not self.use_impacts and self.rate_hz >= HEEL_MIN_RATE_HZ:
-            heel = self._heel_strike(lo, m, peak_dps)
+        if p.segment == "foot" and self.rate_hz >= HEEL_MIN_RATE_HZ:
+            # a rate-timed foot's heel strike; or an impact-timed foot's landing the gate's
+            # bar missed (its relaxed heel strike after a spell of harder landings)
+            bar = self.relaxed_bar() if self.use_impacts else self.impact_bar()
+            heel = self._heel_strike(lo, m, peak_dps, bar)
             if heel is None:
                 return None
             if heel[0] >= 0:
