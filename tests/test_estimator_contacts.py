@@ -173,8 +173,30 @@ def test_the_gate_follows_a_change_of_pace_a_little_at_a_time() -> None:
     assert gate.typ == pytest.approx(40.2)
     for _ in range(10):
         gate.adapt(100)
-    assert gate.typ == pytest.approx(46.2)
+    # ... and never further than DRIFT_S (6 samples) from what the learning strides taught:
+    # a gate that keeps catching an early or late event cannot walk off after it
+    assert gate.typ == pytest.approx(46.0)
+    for _ in range(50):
+        gate.adapt(100)
+    assert gate.typ == pytest.approx(46.0)
     assert gate.window(1000, None, []) == (1034, 1058)
+    for _ in range(50):
+        gate.adapt(0)
+    assert gate.typ == pytest.approx(34.0)
+
+
+def test_a_gate_whose_learned_time_may_be_wrong_follows_the_contacts_further() -> None:
+    # a rate-timed foot, and a 50 Hz shank whose learning strides may have taken its
+    # toe-off's jolt: the gate walks as far as the contacts lead it
+    rate_timed = ContactGate(_probe())
+    rate_timed.learned(LandingTiming(False, 40.0, False))
+    shank_50 = ContactGate(_probe("shank", 50.0))
+    shank_50.learned(LandingTiming(True, 20.0, False))
+    for gate, target in ((rate_timed, 70), (shank_50, 10)):
+        start = gate.typ
+        for _ in range(100):
+            gate.adapt(target)
+        assert gate.typ == pytest.approx(target, abs=0.5), start
 
 
 def test_the_impact_bar_is_a_share_of_the_runners_recent_impacts() -> None:

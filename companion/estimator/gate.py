@@ -7,14 +7,21 @@ before the landing or the push-off after it cannot pass for a landing. Where the
 timing was unsteady (a swing without one clear peak), the gate is joined with the window
 around the previous contact plus the runner's stride time (strides repeat within a few
 percent). The gate follows slow changes of pace (:meth:`ContactGate.adapt`), a little at
-a time, so that a gate that caught a wrong event once does not walk off after it.
+a time, so that a gate that caught a wrong event once does not walk off after it; where the
+learning strides' impacts were unambiguous, never more than :data:`DRIFT_S` from what they
+taught (a gate that keeps catching a late-swing braking jolt at its early edge would
+otherwise walk off after it, stride by stride).
 
 In the gate, the first impact onset at least
 :data:`~companion.estimator.landing.IMPACT_SHARE` of the runner's recent landings
-(confirmed 20 ms later; when impacts time this runner's landings), else the sagittal-rate
-landing, else the lowest rate in the gate. The runner's impact size is the largest jerk
-of each stride's whole landing window, whatever the gate held (a gate that missed a
-landing once must not lower the bar for the next).
+(confirmed 20 ms later; when impacts time this runner's landings; the falling tail of a
+jolt that peaked before the gate is not one), else the sagittal-rate landing, else the
+lowest rate in the gate. A foot's rate landing at 100 Hz and above is the heel's jolt before
+it when there is one (a heel strike's forefoot slaps down after the heel); for an
+impact-timed foot whose impact the gate missed, that jolt need only be the size of its
+learning strides' impacts (a spell of harder landings raises the recent ones). The runner's
+impact size is the largest jerk of each stride's whole landing window, whatever the gate
+held (a gate that missed a landing once must not lower the bar for the next).
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ HEEL_MIN_RATE_HZ = 100.0
 above. Below it a sample (20 ms at 50 Hz) is as long as the heel's lead over the slap, and
 late-swing jolts merge with the landing's: taking them there made contacts alternate
 between kinds (unsteady landing angles, a 50 Hz heel striker's faults missed)."""
+DRIFT_S = 0.03
+"""The gate follows the mid-swing to contact time at most this far from what the learning
+strides taught, where they were unambiguous (:attr:`ContactGate.anchored`; pace moves it by
+tens of ms): a gate that keeps catching a wrong event cannot walk off after it."""
 GATE_S = 0.06
 """Half width of the gate around the learned mid-swing to contact time (at least a
 quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
@@ -58,6 +69,13 @@ class ContactGate:
         self.probe = probe
         self.rate_hz = probe.ring.rate_hz
         self.typ = 0.0
+        self._learned_typ = 0.0
+        self.anchored = False
+        """The gate stays within :data:`DRIFT_S` of the learned time: impacts time the
+        landings and the learning strides' were unambiguous (a foot's were followed by
+        rest; a shank's stand out of its swing at 100 Hz and above, while at 50 Hz its
+        toe-off's jolt can be larger than its landing's and be learned: the gate then
+        walks to the landing)."""
         """The runner's mid-swing to contact time (samples) the gate is centred on."""
         self.use_impacts = True
         """False once the first strides showed landings that do not stand out of the
@@ -81,6 +99,10 @@ class ContactGate:
         """What the learning strides taught: the gate is centred on it from now on."""
         self.use_impacts = timing.use_impacts
         self.typ = timing.ms_to_ic
+        self._learned_typ = timing.ms_to_ic
+        self.anchored = timing.use_impacts and (
+            self.probe.segment == "foot" or self.rate_hz >= HEEL_MIN_RATE_HZ
+        )
         self.unsteady = timing.unsteady
 
     def remember(self, impact_mps3: float) -> None:
@@ -129,10 +151,17 @@ class ContactGate:
 
     def adapt(self, timing: int) -> None:
         """Follow a slow change of the mid-swing to contact time (pace) to this stride's
-        ``timing`` (samples), a step of at most a quarter of the gate at a time: a gate
-        that caught a wrong event once must not walk off after it."""
+        ``timing`` (samples), a step of at most a quarter of the gate at a time, and
+        where :attr:`anchored` at most :data:`DRIFT_S` from the learned time: a gate that
+        caught a wrong event once, or keeps catching one at its edge, must not walk off
+        after it."""
         step = max(1.0, GATE_S * self.rate_hz / 4.0)
         self.typ += ADAPT * float(np.clip(timing - self.typ, -step, step))
+        if self.anchored:
+            drift = max(1.0, DRIFT_S * self.rate_hz)
+            self.typ = float(
+                np.clip(self.typ, self._learned_typ - drift, self._learned_typ + drift)
+            )
 
     def begin(self, ms: int) -> None:
         """A new swing, its mid-swing at stream index ``ms``."""
