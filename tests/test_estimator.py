@@ -565,6 +565,15 @@ def test_forced_angles_are_judged_on_the_landing_angle() -> None:
     assert _label(landing_deg=19.0) is Label.RELAXED  # under the 6 deg threshold
 
 
+def test_toes_held_up_show_in_the_approach_whatever_the_contacts_timing() -> None:
+    # at 50 Hz a heel strike's contact comes late (the forefoot's slap), more so with the
+    # toes held up: the strike angle hardly moves, the approach's highest does
+    assert _label(landing_peak_deg=23.0) is Label.FORCED_DORSIFLEXION
+    assert _label(landing_peak_deg=21.0) is Label.RELAXED  # under the 6 deg threshold
+    # a pointed foot is judged on the landing angle: a low approach alone is not one
+    assert _label(landing_peak_deg=9.0) is Label.RELAXED
+
+
 def test_a_forced_landing_wins_over_a_foot_that_turns_in_stance() -> None:
     # a pointed foot pivots on its forefoot: it turns in mid-stance too
     assert _label(stance_still_dps=80.0) is Label.RIGID

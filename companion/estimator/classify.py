@@ -116,6 +116,15 @@ class Decision:
 
 CRITERIA: tuple[tuple[str, str, int, str, str, str], ...] = (
     (Label.FORCED_DORSIFLEXION.value, "landing_deg", +1, "forced_dorsiflexion_deg", "abs", "any"),
+    # toes held up show in the approach's highest angle whatever the contact's timing
+    (
+        Label.FORCED_DORSIFLEXION.value,
+        "landing_peak_deg",
+        +1,
+        "forced_dorsiflexion_deg",
+        "abs",
+        "any",
+    ),
     (
         Label.FORCED_PLANTARFLEXION.value,
         "landing_deg",
@@ -184,11 +193,14 @@ def classify(
     """Label one stride against the baseline (:data:`CRITERIA`, :func:`rule_scores`).
 
     A forced landing is measured directly (the landing angle, the mean of the strike
-    angle and the highest angle of the approach) and wins whenever it is past its
-    threshold: a held ankle often also turns the foot in mid-stance, and a pointed foot
-    pivots on its forefoot, so the stillness rule alone would take both for rigid. Rigid
-    wins otherwise, from the foot's stillness in stance or, with a shank sensor, from the
-    ankle's own range (the larger: adding a sensor never hides what the foot showed).
+    angle and the highest angle of the approach; toes held up also by that highest angle
+    alone, which does not move with the contact's timing: at 50 Hz a heel strike's
+    contact comes late, later still with the toes up, and its strike angle hardly moves)
+    and wins whenever it is past its threshold: a held ankle often also turns the foot in
+    mid-stance, and a pointed foot pivots on its forefoot, so the stillness rule alone
+    would take both for rigid. Rigid wins otherwise, from the foot's stillness in stance
+    or, with a shank sensor, from the ankle's own range (the larger: adding a sensor never
+    hides what the foot showed).
     """
     if baseline.segment != "foot" or not baseline.ready:
         return Decision(Label.RELAXED, 1.0, {})

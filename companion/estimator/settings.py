@@ -35,7 +35,8 @@ class EstimatorSettings:
     forced_dorsiflexion_deg: float = setting(
         6.0,
         "Forced dorsiflexion when the landing angle (the mean of the foot strike angle and "
-        "the highest the toes come up in the approach to contact) is this far above baseline.",
+        "the highest the toes come up in the approach to contact), or that highest angle "
+        "alone, is this far above baseline.",
         min=2.0,
         max=45.0,
         unit="deg",
