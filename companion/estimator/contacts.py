@@ -176,7 +176,8 @@ class ContactScanner:
         """A learning stride: every kind of landing its window shows is recorded; its
         contact is the one of the kind whose timing has been steadiest so far. The last
         learning stride hands what they taught to the gate. A window without a landing
-        whose landing was lost with a packet gives a guess at the runner's timing
+        whose landing was lost with a packet, or where a foot came to rest all the same,
+        gives a guess at the runner's timing
         (:meth:`LandingLearner.lost_landing
         <companion.estimator.learning.LandingLearner.lost_landing>`)."""
         ms = self._ms
@@ -186,7 +187,7 @@ class ContactScanner:
         if "impact" in shown.landings:
             self.gate.remember(shown.impact_mps3)
         if not shown.landings:
-            guess = self.learner.lost_landing(ms, shown.decided)
+            guess = self.learner.lost_landing(ms, shown.decided, self._ms_peak)
             return NO_CONTACT if guess is None else (guess, shown.decided, "guess")
         kind = self.learner.add({k: ic - ms for k, ic in shown.landings.items()})
         if self.learner.done:

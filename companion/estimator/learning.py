@@ -198,22 +198,36 @@ class LandingLearner:
             found["rate"] = landing[0]
         return Shown(found, decided, size)
 
-    def lost_landing(self, ms: int, decided: int) -> int | None:
+    def lost_landing(self, ms: int, decided: int, peak_dps: float) -> int | None:
         """Where a learning stride's contact is placed when its window showed no landing
-        because the landing was lost with a packet: the mid-swing ``ms`` plus the
-        runner's timing so far (at least two learning strides), if bridged samples lie
-        within :data:`GUESS_GUARD_S` of it (up to stream index ``decided``, where the
-        window's search ended); else ``None`` (the swing has no contact). The guess is not
-        learned from, and the stride it opens is not measured."""
-        if len(self.timing) < 2:
+        but the stride was there: the mid-swing ``ms`` plus the runner's timing so far, if
+
+        * the landing was lost with a packet: bridged samples lie within
+          :data:`GUESS_GUARD_S` of it (up to stream index ``decided``, where the window's
+          search ended; at least two learning strides), or
+        * a foot came to rest there (within :data:`GUESS_GUARD_S` before it to
+          :data:`~companion.estimator.landing.QUIET_AFTER_S` after it; swing peak
+          ``peak_dps``): it landed, too faintly for either kind to show (at 50 Hz a heel's
+          first jolt under the sensor's floor, and a rate that turns over more than the
+          one-sample look-ahead);
+
+        else ``None`` (the swing has no contact: the chain of strides breaks). The guess is
+        not learned from, and the stride it opens is not measured."""
+        if not self.timing:
             return None
         r = self.probe.ring
         ic = ms + round(float(np.median(self.timing)))
         guard = round(GUESS_GUARD_S * self.rate_hz)
         lo, hi = max(ic - guard, r.base), min(ic + guard, decided, r.n - 1)
-        if hi < lo or not r.filled[r.row(lo) : r.row(hi) + 1].any():
+        if hi < lo:
             return None
-        return ic
+        if len(self.timing) >= 2 and r.filled[r.row(lo) : r.row(hi) + 1].any():
+            return ic
+        if self.segment == "foot":
+            late = min(ic + round(QUIET_AFTER_S * self.rate_hz), decided)
+            if self.probe.resting(lo, late, peak_dps).any():
+                return ic
+        return None
 
     def add(self, timings: Mapping[str, int]) -> str:
         """A learning stride showed these kinds of landing, each this many samples after
