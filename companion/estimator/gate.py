@@ -7,8 +7,8 @@ before the landing or the push-off after it cannot pass for a landing. Where the
 timing was unsteady (a swing without one clear peak), the gate is joined with the window
 around the previous contact plus the runner's stride time (strides repeat within a few
 percent). The gate follows slow changes of pace (:meth:`ContactGate.adapt`), a little at
-a time, so that a gate that caught a wrong event once does not walk off after it; where the
-learning strides' impacts were unambiguous, never more than :data:`DRIFT_S` from what they
+a time, so that a gate that caught a wrong event once does not walk off after it; where
+impacts time the landings, never more than :data:`DRIFT_S` from what the learning strides
 taught (a gate that keeps catching a late-swing braking jolt at its early edge would
 otherwise walk off after it, stride by stride).
 
@@ -47,8 +47,8 @@ late-swing jolts merge with the landing's: taking them there made contacts alter
 between kinds (unsteady landing angles, a 50 Hz heel striker's faults missed)."""
 DRIFT_S = 0.03
 """The gate follows the mid-swing to contact time at most this far from what the learning
-strides taught, where they were unambiguous (:attr:`ContactGate.anchored`; pace moves it by
-tens of ms): a gate that keeps catching a wrong event cannot walk off after it."""
+strides taught, where impacts time the landings (:attr:`ContactGate.anchored`; pace moves
+it by tens of ms): a gate that keeps catching a wrong event cannot walk off after it."""
 GATE_S = 0.06
 """Half width of the gate around the learned mid-swing to contact time (at least a
 quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
@@ -69,14 +69,14 @@ class ContactGate:
         self.probe = probe
         self.rate_hz = probe.ring.rate_hz
         self.typ = 0.0
+        """The runner's mid-swing to contact time (samples) the gate is centred on."""
         self._learned_typ = 0.0
+        """... as the learning strides taught it."""
         self.anchored = False
         """The gate stays within :data:`DRIFT_S` of the learned time: impacts time the
-        landings and the learning strides' were unambiguous (a foot's were followed by
-        rest; a shank's stand out of its swing at 100 Hz and above, while at 50 Hz its
-        toe-off's jolt can be larger than its landing's and be learned: the gate then
-        walks to the landing)."""
-        """The runner's mid-swing to contact time (samples) the gate is centred on."""
+        landings (what the learning strides took for the landing is unambiguous: a foot's
+        jolt followed by its rest, a shank's first jolt of the landing's size once the
+        swing has come down). A rate-timed gate follows the contacts further."""
         self.use_impacts = True
         """False once the first strides showed landings that do not stand out of the
         swing's jerk (low sampling rates): contacts then come from the sagittal rate."""
@@ -100,9 +100,7 @@ class ContactGate:
         self.use_impacts = timing.use_impacts
         self.typ = timing.ms_to_ic
         self._learned_typ = timing.ms_to_ic
-        self.anchored = timing.use_impacts and (
-            self.probe.segment == "foot" or self.rate_hz >= HEEL_MIN_RATE_HZ
-        )
+        self.anchored = timing.use_impacts
         self.unsteady = timing.unsteady
 
     def remember(self, impact_mps3: float) -> None:

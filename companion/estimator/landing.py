@@ -55,6 +55,9 @@ SHANK_KINK_SHARE = 0.25
 """A shank's landing bends its sagittal rate by at least this share of the swing peak (the
 ground stops the foot, the knee goes on: the shank's rate changes its course)."""
 SHANK_KINK_MIN_DPS = 40.0
+SHARP_RATE_HZ = 100.0
+"""At this sampling rate and above a landing's jolt stands out of the swing's: below it, a
+sample (20 ms at 50 Hz) smears it into the late swing's and the push-off's."""
 IMPACT_ONSET_G_PER_S = 100.0
 """Smallest jerk (g/s) at the first sample of an impact (scaled down like the peak at low
 sampling rates)."""
@@ -144,6 +147,24 @@ class LandingProbe:
         :data:`QUIET_AFTER_S` after stream index ``k``: a landing is followed by stance, a
         late-swing braking bump by more swing."""
         return bool(self.resting(k, k + round(QUIET_AFTER_S * self.ring.rate_hz), peak_dps).any())
+
+    def first_jolt(self, lo: int, hi: int, share: float) -> tuple[int, float] | None:
+        """The first jerk peak in ``[lo, hi]`` of at least ``share`` of the largest there, and
+        the onset of its rising edge, with the largest jerk (m/s³): the size of the jolts
+        the window's landing is among."""
+        r = self.ring
+        lo, hi = max(lo, r.base, self.run_start), min(hi, r.n - 1)
+        if hi <= lo:
+            return None
+        r.derive_jerk()
+        jerk = r.jerk[r.row(lo) : r.row(hi) + 1]
+        peaks = np.flatnonzero(jerk >= centred_max(jerk, 2 * self.w_imp + 1))
+        top = float(jerk.max())
+        k = int(next(p for p in peaks if jerk[p] >= share * top))
+        on = k
+        while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self.w_imp:
+            on -= 1
+        return lo + on, top
 
     def impact_near(
         self, lo: int, hi: int, peak_dps: float, quiet: bool = False

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from companion.estimator.landing import QUIET_AFTER_S, LandingProbe
+from companion.estimator.landing import IMPACT_SHARE, QUIET_AFTER_S, SHARP_RATE_HZ, LandingProbe
 
 LEARN_IMPACTS = 6
 """Strides whose landing is searched in a whole window after mid-swing (they teach the
@@ -189,7 +189,12 @@ class LandingLearner:
         found: dict[str, int] = {}
         size = 0.0
         # a foot rests in stance (a shank turns on over it): its impact must be followed by rest
-        imp = p.impact_near(start, stop, peak_dps, quiet=self.segment == "foot")
+        if self.segment == "shank" and fs < SHARP_RATE_HZ:
+            # at 50 Hz a shank's landing jolt is no larger than its toe-off's: the landing is
+            # the first jolt, once the swing has come down, of a share of the window's largest
+            imp = p.first_jolt(descent, stop, IMPACT_SHARE)
+        else:
+            imp = p.impact_near(start, stop, peak_dps, quiet=self.segment == "foot")
         if imp is not None and imp[1] >= p.impact_min:
             found["impact"] = imp[0]
             size = imp[1]
