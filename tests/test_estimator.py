@@ -501,6 +501,13 @@ def test_an_impact_onset_is_where_a_jolt_begins_not_an_earlier_jolts_tail() -> N
     assert events.impact_onset(jerk, 1, 1000.0, 100.0, lead=1) == 6
     # without the context the tail's first sample passes for an onset
     assert events.impact_onset(jerk[1:], 1, 1000.0, 100.0) == 0
+    # a search resumed where the last ended, the sample before as context, finds what one
+    # search finds (the gate scans as samples come), in the tail or after it
+    whole = events.impact_onset(jerk, 1, 1000.0, 100.0, lead=1)
+    for cut in (2, 3, 4, 5):
+        assert events.impact_onset(jerk[: cut + 1], 1, 1000.0, 100.0, lead=1) is None
+        resumed = events.impact_onset(jerk[cut - 1 :], 1, 1000.0, 100.0, lead=1)
+        assert resumed is not None and cut - 1 + resumed == whole
     # a landing whose edge began a sample before the span (still rising) is taken there
     rising = np.array([400.0, 800.0, 1500.0, 700.0, 100.0, 50.0])
     assert events.impact_onset(rising, 1, 1000.0, 100.0, lead=1) == 1

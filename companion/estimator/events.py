@@ -119,7 +119,8 @@ def impact_onset(
     impact rings for a few cycles after contact, and a later edge may be steeper).
     Clipped (saturated) accelerations keep a steep rising edge. The ``lead`` samples
     before the span are context: the falling tail of a jolt that peaked before the span
-    (an earlier event's) is not an onset.
+    (an earlier event's) is not an onset. (A search resumed where the last one ended, the
+    sample before as context, skips exactly what one search over both spans would.)
     """
     n = len(jerk) - confirm
     if n <= lead:
@@ -128,7 +129,7 @@ def impact_onset(
     ahead = window_max(jerk, 0, confirm)
     ok = (ahead[:n] >= min_peak) & (jerk[:n] >= min_onset) & (jerk[:n] >= 0.5 * ahead[:n])
     start = lead
-    while 0 < start < n and ok[start] and jerk[start] < jerk[start - 1]:
+    while 0 < start < n and ok[start - 1] and ok[start] and jerk[start] < jerk[start - 1]:
         start += 1
     hits = np.flatnonzero(ok[start:])
     return start + int(hits[0]) if len(hits) else None
