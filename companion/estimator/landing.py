@@ -148,47 +148,57 @@ class LandingProbe:
         late-swing braking bump by more swing."""
         return bool(self.resting(k, k + round(QUIET_AFTER_S * self.ring.rate_hz), peak_dps).any())
 
-    def first_jolt(self, lo: int, hi: int, share: float) -> tuple[int, float] | None:
-        """The first jerk peak in ``[lo, hi]`` of at least ``share`` of the largest there, and
-        the onset of its rising edge, with the largest jerk (m/s³): the size of the jolts
-        the window's landing is among."""
+    def _jerk_in(self, lo: int, hi: int) -> tuple[int, np.ndarray] | None:
+        """The jerk (m/s³) in stream indices ``[lo, hi]`` (clipped to what the ring holds
+        from :attr:`run_start` on) and the index of its first sample."""
         r = self.ring
         lo, hi = max(lo, r.base, self.run_start), min(hi, r.n - 1)
         if hi <= lo:
             return None
         r.derive_jerk()
-        jerk = r.jerk[r.row(lo) : r.row(hi) + 1]
-        peaks = np.flatnonzero(jerk >= centred_max(jerk, 2 * self.w_imp + 1))
-        top = float(jerk.max())
-        k = int(next(p for p in peaks if jerk[p] >= share * top))
+        return lo, r.jerk[r.row(lo) : r.row(hi) + 1]
+
+    def _peaks(self, jerk: np.ndarray) -> np.ndarray:
+        """Indices of the jerk's local peaks (the largest within an impact's rising edge)."""
+        return np.flatnonzero(jerk >= centred_max(jerk, 2 * self.w_imp + 1))
+
+    def _onset(self, jerk: np.ndarray, k: int) -> int:
+        """Where the rising edge of the jolt peaking at ``k`` begins (at most an impact's
+        edge before it, while at least half the peak)."""
         on = k
         while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self.w_imp:
             on -= 1
-        return lo + on, top
+        return on
+
+    def first_jolt(self, lo: int, hi: int, share: float) -> tuple[int, float] | None:
+        """The first jerk peak in ``[lo, hi]`` of at least ``share`` of the largest there, and
+        the onset of its rising edge, with the largest jerk (m/s³): the size of the jolts
+        the window's landing is among."""
+        span = self._jerk_in(lo, hi)
+        if span is None:
+            return None
+        lo, jerk = span
+        top = float(jerk.max())
+        k = int(next(p for p in self._peaks(jerk) if jerk[p] >= share * top))
+        return lo + self._onset(jerk, k), top
 
     def impact_near(
         self, lo: int, hi: int, peak_dps: float, quiet: bool = False
     ) -> tuple[int, float] | None:
         """The largest jerk in ``[lo, hi]`` (with ``quiet``: of the jerk peaks followed by
         rest, :meth:`quiet_after`) and the onset of its rising edge."""
-        r = self.ring
-        lo, hi = max(lo, r.base, self.run_start), min(hi, r.n - 1)
-        if hi <= lo:
+        span = self._jerk_in(lo, hi)
+        if span is None:
             return None
-        r.derive_jerk()
-        jerk = r.jerk[r.row(lo) : r.row(hi) + 1]
+        lo, jerk = span
         k = int(np.argmax(jerk))
         if quiet:
-            peaks = np.flatnonzero(jerk >= centred_max(jerk, 2 * self.w_imp + 1))
-            peaks = [int(p) for p in peaks if self.quiet_after(lo + p, peak_dps)]
+            peaks = [int(p) for p in self._peaks(jerk) if self.quiet_after(lo + p, peak_dps)]
             if not peaks:
                 return None
             top = max(peaks, key=lambda p: jerk[p])
             # a heel strike lands twice: the heel, then the forefoot slapping down (often
             # the larger jolt at the instep): the landing is the first of them
-            span = round(LANDING_SPAN_S * r.rate_hz)
-            k = next(p for p in peaks if p >= top - span and jerk[p] >= IMPACT_SHARE * jerk[top])
-        on = k
-        while on > 0 and jerk[on - 1] >= 0.5 * jerk[k] and k - on < self.w_imp:
-            on -= 1
-        return lo + on, float(jerk[k])
+            span_n = round(LANDING_SPAN_S * self.ring.rate_hz)
+            k = next(p for p in peaks if p >= top - span_n and jerk[p] >= IMPACT_SHARE * jerk[top])
+        return lo + self._onset(jerk, k), float(jerk[k])
