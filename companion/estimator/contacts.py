@@ -40,8 +40,9 @@ class ContactScanner:
     contact, of the sample that confirmed it, and of the mid-swing before it, and what
     timed it: ``"impact"`` (its first steep sample: the contact came after the sample
     before it, so half a sample earlier on average), ``"rate"`` (the sagittal rate), or
-    ``"guess"`` (a learning stride's landing lost with its packet, placed at the runner's
-    timing: the stride it opens is not measured).
+    ``"guess"`` (a learning stride's landing lost with its packet, or too faint to show
+    where the foot came to rest, placed at the runner's timing: the stride it opens is not
+    measured).
     """
 
     def __init__(self, ring: SampleRing, segment: str, settings: EstimatorSettings) -> None:

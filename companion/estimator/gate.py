@@ -47,8 +47,11 @@ late-swing jolts merge with the landing's: taking them there made contacts alter
 between kinds (unsteady landing angles, a 50 Hz heel striker's faults missed)."""
 DRIFT_S = 0.03
 """The gate follows the mid-swing to contact time at most this far from what the learning
-strides taught, where impacts time the landings (:attr:`ContactGate.anchored`; pace moves
-it by tens of ms): a gate that keeps catching a wrong event cannot walk off after it."""
+strides taught, where impacts time the landings (:attr:`ContactGate.use_impacts`: what the
+learning strides took for the landing is unambiguous, a foot's jolt followed by its rest, a
+shank's first jolt of the landing's size once the swing has come down; pace moves it by tens
+of ms): a gate that keeps catching a wrong event cannot walk off after it. A rate-timed gate
+follows the contacts further."""
 GATE_S = 0.06
 """Half width of the gate around the learned mid-swing to contact time (at least a
 quarter of that time): pace changes move it slowly; a late-swing bump 0.1 s before the
@@ -70,13 +73,8 @@ class ContactGate:
         self.rate_hz = probe.ring.rate_hz
         self.typ = 0.0
         """The runner's mid-swing to contact time (samples) the gate is centred on."""
-        self._learned_typ = 0.0
-        """... as the learning strides taught it."""
-        self.anchored = False
-        """The gate stays within :data:`DRIFT_S` of the learned time: impacts time the
-        landings (what the learning strides took for the landing is unambiguous: a foot's
-        jolt followed by its rest, a shank's first jolt of the landing's size once the
-        swing has come down). A rate-timed gate follows the contacts further."""
+        self._learned_typ: float | None = None
+        """... as the learning strides taught it (None until they have)."""
         self.use_impacts = True
         """False once the first strides showed landings that do not stand out of the
         swing's jerk (low sampling rates): contacts then come from the sagittal rate."""
@@ -100,7 +98,6 @@ class ContactGate:
         self.use_impacts = timing.use_impacts
         self.typ = timing.ms_to_ic
         self._learned_typ = timing.ms_to_ic
-        self.anchored = timing.use_impacts
         self.unsteady = timing.unsteady
 
     def remember(self, impact_mps3: float) -> None:
@@ -113,10 +110,7 @@ class ContactGate:
         and at least :data:`~companion.estimator.landing.IMPACT_SHARE` of the runner's
         recent impacts (inside the gate only the runner's own impacts count: the floor can
         be lower, a 50 Hz shank's landing is a few hundred g/s)."""
-        peak = 0.5 * self.probe.impact_min
-        if self.impacts:
-            peak = max(peak, IMPACT_SHARE * median(self.impacts))
-        return peak
+        return self._bar(self.impacts)
 
     def relaxed_bar(self) -> float:
         """:meth:`impact_bar`, or lower where the learning strides' impacts (the runner's
@@ -124,9 +118,16 @@ class ContactGate:
         fault) must not hide the relaxed landing after it."""
         bar = self.impact_bar()
         if self.learned_impacts:
-            relaxed = IMPACT_SHARE * median(self.learned_impacts)
-            bar = min(bar, max(0.5 * self.probe.impact_min, relaxed))
+            bar = min(bar, self._bar(self.learned_impacts))
         return bar
+
+    def _bar(self, impacts: Sequence[float]) -> float:
+        """Half the sensor's impact floor, and at least
+        :data:`~companion.estimator.landing.IMPACT_SHARE` of these impacts' median."""
+        peak = 0.5 * self.probe.impact_min
+        if impacts:
+            peak = max(peak, IMPACT_SHARE * median(impacts))
+        return peak
 
     def window(self, ms: int, last_contact: int | None, strides: Sequence[int]) -> tuple[int, int]:
         """The stream indices ``[lo, hi]`` a contact after mid-swing ``ms`` is searched in:
@@ -149,17 +150,16 @@ class ContactGate:
 
     def adapt(self, timing: int) -> None:
         """Follow a slow change of the mid-swing to contact time (pace) to this stride's
-        ``timing`` (samples), a step of at most a quarter of the gate at a time, and
-        where :attr:`anchored` at most :data:`DRIFT_S` from the learned time: a gate that
-        caught a wrong event once, or keeps catching one at its edge, must not walk off
-        after it."""
+        ``timing`` (samples), a step of at most a quarter of the gate at a time, and where
+        impacts time the landings at most :data:`DRIFT_S` from the learned time: a gate
+        that caught a wrong event once, or keeps catching one at its edge, must not walk
+        off after it."""
         step = max(1.0, GATE_S * self.rate_hz / 4.0)
         self.typ += ADAPT * float(np.clip(timing - self.typ, -step, step))
-        if self.anchored:
+        learned = self._learned_typ
+        if self.use_impacts and learned is not None:
             drift = max(1.0, DRIFT_S * self.rate_hz)
-            self.typ = float(
-                np.clip(self.typ, self._learned_typ - drift, self._learned_typ + drift)
-            )
+            self.typ = float(np.clip(self.typ, learned - drift, learned + drift))
 
     def begin(self, ms: int) -> None:
         """A new swing, its mid-swing at stream index ``ms``."""

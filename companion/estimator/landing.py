@@ -92,7 +92,9 @@ class LandingProbe:
         """Smallest jerk (m/s³) at an impact's first sample at this rate."""
         self.rest_w = max(2, round(0.02 * fs))
         """Samples the segment must lie still for to rest (:meth:`resting`)."""
-        self.quiet_span = round(QUIET_AFTER_S * fs) + self.rest_w
+        self.quiet_n = round(QUIET_AFTER_S * fs)
+        """Samples within which a landing's rest comes (:data:`QUIET_AFTER_S`)."""
+        self.quiet_span = self.quiet_n + self.rest_w
         """Samples after a stream index that :meth:`quiet_after` reads."""
         self.run_start = 0
         """Stream index of the run's first sample (nothing before it is looked at)."""
@@ -146,7 +148,7 @@ class LandingProbe:
         """Whether the segment comes to rest (:meth:`resting`) within
         :data:`QUIET_AFTER_S` after stream index ``k``: a landing is followed by stance, a
         late-swing braking bump by more swing."""
-        return bool(self.resting(k, k + round(QUIET_AFTER_S * self.ring.rate_hz), peak_dps).any())
+        return bool(self.resting(k, k + self.quiet_n, peak_dps).any())
 
     def _jerk_in(self, lo: int, hi: int) -> tuple[int, np.ndarray] | None:
         """The jerk (m/s³) in stream indices ``[lo, hi]`` (clipped to what the ring holds

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from companion.estimator.landing import IMPACT_SHARE, QUIET_AFTER_S, SHARP_RATE_HZ, LandingProbe
+from companion.estimator.landing import IMPACT_SHARE, SHARP_RATE_HZ, LandingProbe
 
 LEARN_IMPACTS = 6
 """Strides whose landing is searched in a whole window after mid-swing (they teach the
@@ -177,7 +177,7 @@ class LandingLearner:
             rest = np.flatnonzero(p.resting(descent, end, peak_dps))
             if len(rest) == 0:
                 # the rest may come just after the window (a slow swing's landing late in it)
-                late = end + round(QUIET_AFTER_S * fs)
+                late = end + p.quiet_n
                 if r.n <= late:
                     return None
                 decided = max(decided, late)
@@ -229,7 +229,7 @@ class LandingLearner:
         if len(self.timing) >= 2 and r.filled[r.row(lo) : r.row(hi) + 1].any():
             return ic
         if self.segment == "foot":
-            late = min(ic + round(QUIET_AFTER_S * self.rate_hz), decided)
+            late = min(ic + self.probe.quiet_n, decided)
             if self.probe.resting(lo, late, peak_dps).any():
                 return ic
         return None

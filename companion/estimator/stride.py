@@ -87,8 +87,8 @@ class Contact(NamedTuple):
     frac: float = 0.0
     """Where the contact fell, in samples from ``ic`` (-0.5: half a sample before it)."""
     guess: bool = False
-    """Placed at the runner's timing, its landing lost with a packet: the stride it opens
-    is not measured."""
+    """Placed at the runner's timing, its landing lost with a packet or too faint to show:
+    the stride it opens is not measured."""
 
 
 @dataclass
