@@ -377,13 +377,10 @@ def test_a_50_hz_shanks_landing_is_the_first_jolt_of_its_size_not_the_largest() 
     # jerk (g/s) of a 50 Hz shank from where its swing came down (as the wide and classic
     # worlds show it): the landing's jolt (157, sample 5), then the toe-off's, larger (232)
     jerk_g_s = [0, 59, 78, 67, 85, 157, 95, 107, 45, 62, 78, 99, 90, 9, 68, 187, 160, 232, 146]
-    ring = SampleRing(50.0, 10.0)
-    ring.set_rotation(np.eye(3), 0)
     t = np.arange(len(jerk_g_s)) / 50.0
     acc = np.zeros((len(t), 3))
     acc[:, 2] = G_MPS2 + np.cumsum(np.array(jerk_g_s) * G_MPS2 / 50.0)
-    for piece in ring.place(t, acc, np.zeros_like(acc), 0.4):
-        ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
+    ring = _ring(SampleBatch("shank", t, acc, np.zeros_like(acc)), 50.0, max_gap_s=0.4)
     probe = LandingProbe(ring, "shank", EstimatorSettings())
     onset, size = probe.first_jolt(0, len(t) - 1, IMPACT_SHARE)
     # its rising edge starts a sample before (85 g/s is over half of 157); sized by the largest
@@ -450,15 +447,10 @@ def test_a_learning_strides_landing_lost_with_its_packet_is_placed_not_a_chain_b
 def _learning_ring(g_force: float) -> SampleRing:
     """2 s of a foot whose specific force is ``g_force`` g throughout, turning at 10 deg/s
     (swing peak 400 deg/s: below 1 g off gravity it rests, as a stance's foot does)."""
-    ring = SampleRing(FS, 10.0)
-    ring.set_rotation(np.eye(3), 0)
     t = np.arange(0, 2.0, 1 / FS)
     acc = np.tile([0.0, 0.0, g_force * G_MPS2], (len(t), 1))
     gyr = np.tile([0.0, 10.0, 0.0], (len(t), 1))
-    for piece in ring.place(t, acc, gyr, 0.4):
-        ring.append(piece.t_s, piece.acc, piece.gyr, piece.filled)
-    ring.derive_gml()
-    return ring
+    return _ring(SampleBatch("foot", t, acc, gyr), FS, max_gap_s=0.4)
 
 
 def test_a_learning_stride_without_a_landing_a_gap_or_a_rest_breaks_the_chain() -> None:
